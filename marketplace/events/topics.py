@@ -1,0 +1,129 @@
+"""The topic catalog: the 18 topics of the spec, one event type each.
+
+An event's `type` is its topic's name. The catalog checks itself at import, so a topic
+without a payload model, or a model without a topic, fails the first import rather than the
+first event.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from marketplace.events import inbound, outbound
+from marketplace.events.schema import Payload
+
+
+class Direction(enum.StrEnum):
+    PRODUCED = "produced"
+    CONSUMED = "consumed"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    direction: Direction
+    description: str
+    payload: type[Payload]
+    subject_prefix: str | None = None
+    """`<prefix>:<entity id>` is the subject of what we publish; consumed topics have none."""
+    source_service: str | None = None
+
+
+def _produced(name: str, prefix: str, payload: type[Payload], description: str) -> Topic:
+    return Topic(f"eventzr.marketplace.{name}.v1", Direction.PRODUCED, description, payload, prefix)
+
+
+def _consumed(name: str, service: str, payload: type[Payload], description: str) -> Topic:
+    return Topic(f"eventzr.{name}.v1", Direction.CONSUMED, description, payload, None, service)
+
+
+LISTING_CREATED = _produced("listing.created", "listing", outbound.ListingCreated,
+                            "A new marketplace listing is created")
+LISTING_PUBLISHED = _produced("listing.published", "listing", outbound.ListingPublished,
+                              "A listing transitions to published")
+LISTING_UPDATED = _produced("listing.updated", "listing", outbound.ListingUpdated,
+                            "Listing details are modified (partial)")
+LISTING_CLOSED = _produced("listing.closed", "listing", outbound.ListingClosed,
+                           "A listing is closed or deactivated")
+QUOTE_SUBMITTED = _produced("quote.submitted", "quote", outbound.QuoteSubmitted,
+                            "A buyer submits a quote on a listing")
+QUOTE_ACCEPTED = _produced("quote.accepted", "quote", outbound.QuoteAccepted,
+                           "A seller accepts a quote")
+ORDER_CREATED = _produced("order.created", "order", outbound.OrderCreated,
+                          "An order is created from an accepted quote")
+ORDER_COMPLETED = _produced("order.completed", "order", outbound.OrderCompleted,
+                            "An order is marked completed")
+ORDER_CANCELLED = _produced("order.cancelled", "order", outbound.OrderCancelled,
+                            "An order is cancelled")
+DISPUTE_OPENED = _produced("dispute.opened", "dispute", outbound.DisputeOpened,
+                           "A dispute is opened on an order")
+DISPUTE_RESOLVED = _produced("dispute.resolved", "dispute", outbound.DisputeResolved,
+                             "An admin resolves a dispute")
+RFP_BROADCAST = _produced("rfp.broadcast", "rfp", outbound.RfpBroadcast,
+                          "An RFP is broadcast to matching sellers")
+
+EVENT_CREATED = _consumed("event.created", "event-svc", inbound.EventCreated,
+                          "Auto-create marketplace context (exhibitor slots, sponsorships)")
+REVIEW_CREATED = _consumed("reviews.review.created", "reviews-svc", inbound.ReviewCreated,
+                           "Update seller ratings and listing quality scores")
+PAYMENT_COMPLETED = _consumed("wallet.payment.completed", "wallet-svc", inbound.PaymentCompleted,
+                              "Transition orders to paid")
+ESCROW_RELEASED = _consumed("wallet.escrow.released", "wallet-svc", inbound.EscrowReleased,
+                            "Complete seller payouts on order delivery")
+SUBSCRIPTION_CHANGED = _consumed("subscriptions.subscription.changed", "subscriptions-svc",
+                                 inbound.SubscriptionChanged,
+                                 "Update seller tier entitlements and listing limits")
+PROFILE_UPDATED = _consumed("user.profile.updated", "user-svc", inbound.ProfileUpdated,
+                            "Sync seller display info across listings")
+
+ALL: tuple[Topic, ...] = (
+    LISTING_CREATED, LISTING_PUBLISHED, LISTING_UPDATED, LISTING_CLOSED,
+    QUOTE_SUBMITTED, QUOTE_ACCEPTED, ORDER_CREATED, ORDER_COMPLETED, ORDER_CANCELLED,
+    DISPUTE_OPENED, DISPUTE_RESOLVED, RFP_BROADCAST,
+    EVENT_CREATED, REVIEW_CREATED, PAYMENT_COMPLETED, ESCROW_RELEASED,
+    SUBSCRIPTION_CHANGED, PROFILE_UPDATED,
+)  # fmt: skip
+PRODUCED = tuple(topic for topic in ALL if topic.direction is Direction.PRODUCED)
+CONSUMED = tuple(topic for topic in ALL if topic.direction is Direction.CONSUMED)
+_BY_NAME = {topic.name: topic for topic in ALL}
+
+
+class CatalogError(RuntimeError):
+    """The catalog contradicts itself: a programming error, caught at import."""
+
+
+def by_name(name: str) -> Topic | None:
+    return _BY_NAME.get(name)
+
+
+def verify(topics: Iterable[Topic], payload_modules: Iterable[object]) -> None:
+    """Every model in the payload modules has exactly one topic and every topic a distinct model."""
+    topics = tuple(topics)
+    problems: list[str] = []
+    names = [topic.name for topic in topics]
+    problems += [f"topic {name} is listed twice" for name in set(names) if names.count(name) > 1]
+    models = [topic.payload for topic in topics]
+    problems += [f"{m.__name__} is the payload of two topics" for m in set(models) if models.count(m) > 1]
+    for topic in topics:
+        if (topic.direction is Direction.PRODUCED) != bool(topic.subject_prefix):
+            problems.append(f"{topic.name}: only produced topics have a subject prefix")
+    for module in payload_modules:
+        for name, value in vars(module).items():
+            is_model = isinstance(value, type) and issubclass(value, Payload)
+            if is_model and value.__module__ == module.__name__ and value not in models:  # type: ignore[attr-defined]
+                if not _is_nested(value, models):
+                    problems.append(f"{name} in {module.__name__} is no topic's payload")  # type: ignore[attr-defined]
+    if problems:
+        raise CatalogError("topic catalog: " + "; ".join(sorted(problems)))
+
+
+def _is_nested(model: type[Payload], roots: list[type[Payload]]) -> bool:
+    """Component models (a sponsorship tier, statistics) are used inside a topic's payload."""
+    return any(model.__name__ in root.model_json_schema().get("$defs", {}) for root in roots)
+
+
+verify(ALL, (inbound, outbound))
+if len(PRODUCED) != 12 or len(CONSUMED) != 6:
+    raise CatalogError("the spec names 12 produced and 6 consumed topics")

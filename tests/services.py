@@ -1,0 +1,39 @@
+"""Which real services a test needs, and what happens when one is missing.
+
+Locally a missing service skips the test with the command that starts it; under `CI=true`
+it fails, so a broken provisioning step can never pass as a green, mostly-skipped run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+KAFKA = ("Kafka", "127.0.0.1", 9092)
+REDIS = ("Redis", "127.0.0.1", 6379)
+POSTGRES = ("PostgreSQL", "127.0.0.1", 5432)
+
+POSTGRES_TEST_URL = os.environ.get(
+    "TEST_POSTGRES_URL",
+    "postgresql+psycopg://marketplace:marketplace@127.0.0.1:5432/marketplace_test",
+)
+
+
+def is_listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(service: tuple[str, str, int]) -> None:
+    name, host, port = service
+    if is_listening(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}; start it with `make services`"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)

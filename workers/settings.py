@@ -1,0 +1,97 @@
+"""The one typed settings object, read from the environment (and an optional `.env`).
+
+Read once by `load_settings()` at a process's edge and passed in from there: nothing below
+`workers` reads the environment. A bad value stops start-up with one message that names every
+bad variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from marketplace.errors import PermanentError
+
+ONE_MIB = 1024 * 1024
+
+
+class SecurityProtocol(enum.StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(enum.StrEnum):
+    OAUTHBEARER = "OAUTHBEARER"
+
+
+class SettingsError(PermanentError, ValueError):
+    """The environment holds a value the pipeline cannot run with."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    kafka_enabled: bool = Field(False, description="Publish to Kafka; when false, events are skipped silently.")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    kafka_security_protocol: SecurityProtocol = Field(SecurityProtocol.PLAINTEXT, description="PLAINTEXT, SSL or SASL_SSL.")
+    kafka_sasl_mechanism: SaslMechanism | None = Field(None, description="OAUTHBEARER for MSK IAM (with SASL_SSL).")
+    aws_region: str = Field("us-east-1", description="Region used to sign MSK IAM tokens.")
+    kafka_consumer_group: str = Field("marketplace-svc", min_length=1, description="The bridge's consumer group.")
+    kafka_dlq_topic: str = Field("eventzr.marketplace.dlq.v1", min_length=1, description="Dead-letter topic.")
+    kafka_topic_partitions: int = Field(3, ge=1, le=1000, description="Partitions for `marketplace topics create`.")
+    kafka_topic_replication: int = Field(1, ge=1, le=10, description="Replication factor for `marketplace topics create`.")
+    kafka_max_record_bytes: int = Field(ONE_MIB, ge=1024, description="Largest inbound record accepted, in bytes.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker.")
+    database_url: str = Field("sqlite:///marketplace.db", description="SQLAlchemy URL; SQLite file by default.")
+    event_source: str = Field("marketplace-svc", min_length=1, description="CloudEvents `source` of what we publish.")
+    task_max_retries: int = Field(8, ge=0, le=100, description="Attempts of a transient failure before the dead letter.")
+    task_max_age_seconds: int = Field(3600, ge=1, description="Age after which a retried task is dead-lettered.")
+    outbox_stale_seconds: int = Field(60, ge=1, description="Pending outbox rows older than this are re-enqueued by beat.")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not (sep and host and port.isdigit()):
+                raise ValueError(f"expected host:port[,host:port…], got {server.strip()!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [server.strip() for server in self.kafka_bootstrap_servers.split(",")]
+
+    @property
+    def uses_msk_iam(self) -> bool:
+        return self.kafka_sasl_mechanism is SaslMechanism.OAUTHBEARER
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning pydantic's report into one start-up message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            variable = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            problems.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def current_settings() -> Settings:
+    """The process-wide settings; tests build their own with `load_settings`."""
+    return load_settings()
