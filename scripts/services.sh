@@ -27,6 +27,10 @@ PG_DATABASES=(marketplace marketplace_test)
 
 KAFKA_DIR="$STATE/kafka"
 REDIS_DIR="$STATE/redis"
+KAFKA_JAVA=(java -Xmx512m -Xms512m -XX:+UseG1GC -Djava.awt.headless=true
+  -Dkafka.logs.dir="$KAFKA_DIR/logs"
+  -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.yaml"
+  -cp "$KAFKA_CACHE/lib/*")
 
 log() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -35,12 +39,24 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 # TCP check with bash's /dev/tcp: no netcat needed.
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
-# Pid from a pid file, only if that process is still alive.
+# Pid from a pid file, only if that process is still alive and its command
+# line contains $2 (guards against a recycled pid after a reboot).
 live_pid() {
-  local f=$1 pid
+  local f=$1 what=$2 pid
   [[ -s $f ]] || return 1
   pid=$(<"$f")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$what" || return 1
+  echo "$pid"
+}
+
+# Alive and not a zombie (a JVM that died during startup stays a zombie
+# child of this script, and kill -0 would still succeed on it).
+alive() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [[ ${st%% *} != Z ]]
 }
 
 # SIGTERM a pid and wait for it to exit (SIGKILL after $2 seconds).
@@ -48,7 +64,7 @@ stop_pid() {
   local pid=$1 grace=$2 name=$3 i
   kill -TERM "$pid" 2>/dev/null || return 0
   for ((i = 0; i < grace * 5; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    alive "$pid" || return 0
     sleep 0.2
   done
   log "$name (pid $pid) did not exit within ${grace}s, sending SIGKILL"
@@ -90,13 +106,14 @@ ensure_java_maven() {
 # per version, reuse it afterwards (a `.complete` marker guards half copies).
 kafka_fetch() {
   [[ -f $KAFKA_CACHE/.complete ]] && return 0
-  ensure_java_maven
   log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_CACHE"
   local tmp="$KAFKA_CACHE.tmp.$$"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  mvn -q -B -Dstyle.color=never -f "$SCRIPT_DIR/kafka/pom.xml" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/lib" ||
-    { rm -rf "$tmp"; die "maven could not fetch Kafka $KAFKA_VERSION (see output above)"; }
+  # Output kept aside: quiet mode still prints ANSI resets; shown on failure.
+  mvn -q -B -f "$SCRIPT_DIR/kafka/pom.xml" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/lib" >"$tmp.log" 2>&1 ||
+    { cat "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; die "maven could not fetch Kafka $KAFKA_VERSION"; }
+  rm -f "$tmp.log"
   # Zip central directories store entry names uncompressed, so grep finds
   # the main classes without needing unzip.
   local cls jar="$tmp/lib/kafka_2.13-$KAFKA_VERSION.jar"
@@ -119,17 +136,10 @@ kafka_answers() {
   [[ ${reply:8:8} == 00000007 ]]
 }
 
-kafka_java() {
-  java -Xmx512m -Xms512m -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dkafka.logs.dir="$KAFKA_DIR/logs" \
-    -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.yaml" \
-    -cp "$KAFKA_CACHE/lib/*" "$@"
-}
-
 kafka_wait() {
   local pid=$1 i
   for ((i = 0; i < 450; i++)); do # 90 s
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! alive "$pid"; then
       kafka_fail "Kafka (pid $pid) exited during startup"
     fi
     if kafka_answers && grep -q 'Kafka Server started' "$KAFKA_DIR/logs/server.log" 2>/dev/null; then
@@ -157,7 +167,7 @@ kafka_up() {
     log "kafka: already running on 127.0.0.1:$KAFKA_PORT"
     return 0
   fi
-  if pid=$(live_pid "$KAFKA_DIR/kafka.pid"); then
+  if pid=$(live_pid "$KAFKA_DIR/kafka.pid" kafka.Kafka); then
     log "kafka: pid $pid is starting, waiting for it"
     kafka_wait "$pid"
     log "kafka: up on 127.0.0.1:$KAFKA_PORT"
@@ -165,8 +175,8 @@ kafka_up() {
   fi
   port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by something that does not speak Kafka"
 
-  kafka_fetch
   ensure_java_maven
+  kafka_fetch
   mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
   sed "s|@KAFKA_DATA_DIR@|$KAFKA_DIR/data|" "$SCRIPT_DIR/kafka/server.properties" >"$KAFKA_DIR/server.properties"
 
@@ -174,9 +184,9 @@ kafka_up() {
   # because the quorum is given statically by controller.quorum.voters.
   if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
     local cluster_id
-    cluster_id=$(kafka_java kafka.tools.StorageTool random-uuid)
+    cluster_id=$("${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid)
     log "kafka: formatting storage (cluster id $cluster_id)"
-    kafka_java kafka.tools.StorageTool format -t "$cluster_id" \
+    "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
       -c "$KAFKA_DIR/server.properties" --ignore-formatted >"$KAFKA_DIR/format.out" 2>&1 ||
       { cat "$KAFKA_DIR/format.out" >&2; die "kafka storage format failed"; }
   fi
@@ -184,13 +194,12 @@ kafka_up() {
   # Fresh log per start so the readiness grep only sees this run.
   [[ -f $KAFKA_DIR/logs/server.log ]] && mv -f "$KAFKA_DIR/logs/server.log" "$KAFKA_DIR/logs/server.log.prev"
   log "kafka: starting $KAFKA_VERSION (logs: $KAFKA_DIR/logs/server.log)"
-  # setsid+nohup: the broker must outlive this shell and its terminal.
+  # setsid+nohup: the broker must outlive this shell and its terminal. No job
+  # control in a script, so the subshell is no group leader and setsid execs
+  # in place: $! is the JVM's pid.
   (
     cd "$KAFKA_DIR"
-    exec setsid nohup java -Xmx512m -Xms512m -XX:+UseG1GC -Djava.awt.headless=true \
-      -Dkafka.logs.dir="$KAFKA_DIR/logs" \
-      -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.yaml" \
-      -cp "$KAFKA_CACHE/lib/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
+    exec setsid nohup "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" \
       >"$KAFKA_DIR/kafka.out" 2>&1 </dev/null
   ) &
   pid=$!
@@ -201,11 +210,13 @@ kafka_up() {
 
 kafka_down() {
   local pid
-  if pid=$(live_pid "$KAFKA_DIR/kafka.pid"); then
+  if pid=$(live_pid "$KAFKA_DIR/kafka.pid" kafka.Kafka); then
     log "kafka: stopping pid $pid"
     stop_pid "$pid" 60 kafka # controlled shutdown of a single node takes a few seconds
+  elif kafka_answers; then
+    log "kafka: running but not started by this script, leaving it alone"
   else
-    log "kafka: not started by this script, nothing to stop"
+    log "kafka: not running"
   fi
   rm -f "$KAFKA_DIR/kafka.pid"
 }
@@ -248,11 +259,13 @@ redis_up() {
 
 redis_down() {
   local pid
-  if pid=$(live_pid "$REDIS_DIR/redis.pid"); then
+  if pid=$(live_pid "$REDIS_DIR/redis.pid" redis-server); then
     log "redis: stopping pid $pid"
     stop_pid "$pid" 30 redis # SIGTERM = clean shutdown, the AOF is fsynced
+  elif redis_ping; then
+    log "redis: running but not started by this script, leaving it alone"
   else
-    log "redis: not started by this script, nothing to stop"
+    log "redis: not running"
   fi
 }
 
@@ -295,8 +308,8 @@ as_pg() {
 pg_ready() { "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 3; }
 pg_ours() { [[ -n $PGROOT && -f $PGROOT/data/postmaster.pid ]] && as_pg "$PGBIN/pg_ctl" status -D "$PGROOT/data" >/dev/null 2>&1; }
 
-# Idempotent: role (with CREATEDB so tests may create scratch databases) and
-# databases owned by it. Reads the SQL on stdin via the given psql command.
+# SQL (for psql on stdin) that idempotently creates the app role -- with
+# CREATEDB so tests may create scratch databases -- and its databases.
 pg_provision_sql() {
   cat <<SQL
 DO \$\$ BEGIN
@@ -336,11 +349,13 @@ pg_up() {
   port_open "$PG_PORT" && die "port $PG_PORT is taken by something that is not PostgreSQL"
 
   local data="$PGROOT/data"
+  if [[ $PGROOT != "$STATE/postgres" && ! -d $STATE/postgres ]]; then
+    ln -sfn "$PGROOT" "$STATE/postgres"
+  fi
   if [[ ! -f $data/PG_VERSION ]]; then
     log "postgres: initdb $data ($("$PGBIN/postgres" --version))"
     mkdir -p "$PGROOT"
     is_root && chown postgres:postgres "$PGROOT"
-    [[ $PGROOT == "$STATE/postgres" ]] || ln -sfn "$PGROOT" "$STATE/postgres"
     # local socket: trust (admin access for this script); TCP: password.
     as_pg "$PGBIN/initdb" -D "$data" -U postgres -E UTF8 --locale=C.UTF-8 \
       --auth-local=trust --auth-host=scram-sha-256 >"$PGROOT/initdb.log" 2>&1 ||
@@ -392,8 +407,10 @@ pg_down() {
   if pg_ours; then
     log "postgres: stopping"
     as_pg "$PGBIN/pg_ctl" stop -D "$PGROOT/data" -m fast -w -t 60 >/dev/null
+  elif pg_ready; then
+    log "postgres: running but not started by this script, leaving it alone"
   else
-    log "postgres: not started by this script, nothing to stop"
+    log "postgres: not running"
   fi
 }
 
@@ -410,13 +427,15 @@ pg_status() {
 # --------------------------------------------------------------------- main
 
 cmd_up() {
-  local t0=$EPOCHREALTIME
+  local t0
+  t0=$(date +%s%N)
   mkdir -p "$STATE"
   ensure_packages
   redis_up
   pg_up
   kafka_up
-  log "all services up in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s (state: $STATE)"
+  local ms=$((($(date +%s%N) - t0) / 1000000))
+  log "all services up in $((ms / 1000)).$((ms % 1000 / 100)) s (state: $STATE)"
 }
 
 cmd_down() {
