@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from functools import lru_cache
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from marketplace.errors import PermanentError
@@ -70,6 +70,16 @@ class Settings(BaseSettings):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _sasl_needs_tls(self) -> Settings:
+        sasl = self.kafka_security_protocol is SecurityProtocol.SASL_SSL
+        if sasl != (self.kafka_sasl_mechanism is not None):
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM=OAUTHBEARER goes with KAFKA_SECURITY_PROTOCOL=SASL_SSL, "
+                "and neither without the other"
+            )
+        return self
+
     @property
     def bootstrap_servers(self) -> list[str]:
         return [server.strip() for server in self.kafka_bootstrap_servers.split(",")]
@@ -86,7 +96,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            variable = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            variable = "_".join(str(part) for part in error["loc"]).upper() or "KAFKA_SASL_MECHANISM"
             problems.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 

@@ -225,10 +225,11 @@ class _Checker:
             return None
         topic = self.accepted.get(event_type)
         if topic is None:
-            known = topics.by_name(event_type) is not None
-            self.problems.append(
-                f"type: {event_type!r} is " + ("not a consumed type" if known else "not in the topic catalog")
-            )
+            if topics.by_name(event_type) is None:
+                self.problems.append(f"type: {event_type!r} is not in the topic catalog")
+            else:
+                expected = ", ".join(sorted(self.accepted))
+                self.problems.append(f"type: {event_type!r} is not accepted here (expected {expected})")
         elif self.topic_name is not None and self.topic_name != event_type:
             self.problems.append(f"type: {event_type!r} does not match topic {self.topic_name!r}")
         return topic

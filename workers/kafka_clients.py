@@ -1,0 +1,62 @@
+"""Kafka producers, consumers and admin clients, all made from the settings.
+
+PLAINTEXT locally; SASL_SSL + OAUTHBEARER (MSK IAM) in production. The producer is
+idempotent with `acks=all`, so a retried send can neither reorder nor duplicate a partition's
+records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+from workers.msk_auth import MskIamTokenProvider
+from workers.settings import Settings
+
+CLIENT_ID = "marketplace-svc"
+
+
+def connection_config(settings: Settings) -> dict[str, Any]:
+    """The options every client shares: where the brokers are and how to authenticate."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol.value,
+        "client_id": CLIENT_ID,
+    }
+    if settings.uses_msk_iam:
+        config["sasl_mechanism"] = "OAUTHBEARER"
+        config["sasl_oauth_token_provider"] = MskIamTokenProvider(settings.aws_region)
+    return config
+
+
+def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    options = {
+        **connection_config(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "max_block_ms": 10_000,
+        "request_timeout_ms": 15_000,
+        "delivery_timeout_ms": 30_000,
+        **overrides,
+    }
+    return KafkaProducer(**options)
+
+
+def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
+    """A group member that never commits on its own: the bridge decides when an offset is done."""
+    options = {
+        **connection_config(settings),
+        "group_id": settings.kafka_consumer_group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 500,
+        "max_partition_fetch_bytes": max(settings.kafka_max_record_bytes * 2, 1 << 20),
+        **overrides,
+    }
+    return KafkaConsumer(**options)
+
+
+def make_admin(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(**connection_config(settings), request_timeout_ms=15_000)
