@@ -133,6 +133,16 @@ def to_dict(event: CloudEvent) -> dict[str, Any]:
     return result
 
 
+def from_stored(structured: dict[str, Any]) -> CloudEvent:
+    """One of our own events back from its `to_dict` form (an outbox row), ready to send."""
+
+    def factory(attributes: dict[str, Any], data: Any) -> CloudEvent:
+        attributes["time"] = EventTime.of(attributes["time"])
+        return CloudEvent(attributes, data)
+
+    return _FORMAT.read(factory, json.dumps(structured))  # type: ignore[return-value]
+
+
 def from_record(
     record: RawRecord, *, max_bytes: int, accepted: tuple[topics.Topic, ...] = topics.CONSUMED
 ) -> InboundEvent:

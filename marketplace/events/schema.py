@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -57,6 +58,13 @@ MinorUnits = Annotated[StrictInt, Field(ge=0)]
 
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 """Ids are opaque strings: the producing services choose their own formats."""
+
+def _tenant(value: str) -> str:
+    return str(uuid.UUID(value))
+
+
+TenantId = Annotated[str, AfterValidator(_tenant)]
+"""Tenants are UUIDs (the envelope's `tenantid`), written in canonical lower case."""
 
 Instant = Annotated[
     datetime,

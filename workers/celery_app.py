@@ -1,0 +1,68 @@
+"""The Celery application: `celery -A workers worker | beat | flower`.
+
+Configuration is built lazily from the settings, so importing the app (the bridge, the CLI,
+a test) reads nothing until a broker connection is actually needed.
+
+Delivery is at least once: a task is acknowledged only after it ran (`acks_late`), and a task
+whose worker process died is requeued (`reject_on_worker_lost`). Duplicates are expected and
+deduplicated in the database (the inbox), never by the broker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from workers import constants
+from workers.settings import current_settings
+
+
+def celery_config() -> dict[str, Any]:
+    settings = current_settings()
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_ignore_result": True,
+        "result_expires": 24 * 3600,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            # Longer than any retry countdown, or Redis redelivers a task that is only waiting.
+            "visibility_timeout": constants.VISIBILITY_TIMEOUT_SECONDS,
+            # A stalled Redis must fail a publish, not hang it.
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+            "retry_on_timeout": True,
+        },
+        "result_backend_transport_options": {"socket_timeout": 5, "socket_connect_timeout": 5},
+        "task_queues": [Queue(name) for name in constants.QUEUES],
+        "task_default_queue": constants.COMMANDS_QUEUE,
+        "task_routes": {
+            "marketplace.outbox.*": {"queue": constants.PUBLISH_QUEUE},
+            **{name: {"queue": constants.INBOUND_QUEUE} for name in constants.INBOUND_TASKS.values()},
+        },
+        "beat_schedule": {
+            "sweep-stale-outbox": {
+                "task": constants.SWEEP_TASK,
+                "schedule": constants.SWEEP_INTERVAL_SECONDS,
+            }
+        },
+        "worker_hijack_root_logger": True,
+        "worker_log_format": constants.LOG_FORMAT,
+        "worker_task_log_format": constants.LOG_FORMAT,
+        "task_send_sent_event": True,
+    }
+
+
+app = Celery(
+    "marketplace",
+    include=["workers.inbound_tasks", "workers.command_tasks", "workers.publish_tasks"],
+)
+app.add_defaults(celery_config)

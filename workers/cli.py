@@ -1,0 +1,163 @@
+"""`marketplace`: the operator's command line.
+
+    marketplace topics [--json]      the topic catalog
+    marketplace topics create        create the 18 topics and the dead-letter topic
+    marketplace schemas --out DIR    one JSON Schema per event type
+    marketplace db upgrade           apply the database migrations
+    marketplace bridge               run the Kafka → Celery bridge
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from marketplace.errors import MarketplaceError
+from marketplace.events import topics
+from workers.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per socket event
+    try:
+        return int(args.run(args) or 0)
+    except MarketplaceError as error:
+        print(f"marketplace: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketplace", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    topics_cmd = commands.add_parser("topics", help="list the topic catalog, or create the topics")
+    topics_cmd.add_argument("action", nargs="?", choices=["list", "create"], default="list")
+    topics_cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    topics_cmd.set_defaults(run=_topics)
+
+    schemas = commands.add_parser("schemas", help="write one JSON Schema per event type")
+    schemas.add_argument("--out", type=Path, required=True, help="directory to write to")
+    schemas.set_defaults(run=_schemas)
+
+    db = commands.add_parser("db", help="database administration")
+    db.add_argument("action", choices=["upgrade"])
+    db.set_defaults(run=_db)
+
+    bridge = commands.add_parser("bridge", help="run the Kafka → Celery bridge")
+    bridge.set_defaults(run=_bridge)
+    return parser
+
+
+def _topics(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        return _create_topics(load_settings())
+    rows = [
+        {
+            "topic": topic.name,
+            "direction": topic.direction.value,
+            "subject": f"{topic.subject_prefix}:<id>" if topic.subject_prefix else "",
+            "from": topic.source_service or "marketplace-svc",
+            "payload": topic.payload.__name__,
+            "description": topic.description,
+        }
+        for topic in topics.ALL
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = ["topic", "direction", "subject", "from", "payload", "description"]
+    widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
+    return 0
+
+
+def _create_topics(settings: Settings) -> int:
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    from workers.kafka_clients import make_admin
+
+    names = [topic.name for topic in topics.ALL] + [settings.kafka_dlq_topic]
+    admin = make_admin(settings)
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        for name in missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(name, settings.kafka_topic_partitions, settings.kafka_topic_replication)]
+                )
+            except TopicAlreadyExistsError:
+                pass  # created meanwhile by someone else: the goal is met
+    finally:
+        admin.close()
+    print(f"{len(missing)} topics created, {len(names) - len(missing)} already present")
+    return 0
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    for topic in topics.ALL:
+        schema = topic.payload.model_json_schema(by_alias=True)
+        schema["$id"] = f"{topic.name}.schema.json"
+        schema["description"] = f"`data` of {topic.name} ({topic.direction.value}): {topic.description}"
+        (args.out / f"{topic.name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+    print(f"wrote {len(topics.ALL)} schemas to {args.out}")
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from marketplace.domain.database import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    print(f"database at {_safe_url(settings.database_url)} is up to date")
+    return 0
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.kafka_enabled:
+        print(
+            "marketplace: the bridge needs Kafka, and KAFKA_ENABLED is false; "
+            "set KAFKA_ENABLED=true (and KAFKA_BOOTSTRAP_SERVERS) to run it",
+            file=sys.stderr,
+        )
+        return 2
+    from workers.bridge import Bridge
+    from workers.celery_app import app
+    from workers.dead_letter import DeadLetterSender
+    from workers.kafka_clients import make_consumer, make_producer
+    from workers.task_sender import TaskSender
+
+    bridge = Bridge(
+        make_consumer(settings),
+        TaskSender(app),
+        DeadLetterSender(make_producer(settings), settings.kafka_dlq_topic),
+        max_record_bytes=settings.kafka_max_record_bytes,
+    )
+    signal.signal(signal.SIGTERM, bridge.stop)
+    signal.signal(signal.SIGINT, bridge.stop)
+    bridge.run()
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

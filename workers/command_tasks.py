@@ -1,0 +1,167 @@
+"""The manual triggers: every domain operation as a named Celery task with JSON kwargs.
+
+`celery -A workers call marketplace.listings.create --kwargs '{"tenant_id": …}'`
+
+Each task checks its kwargs against the operation's signature (every bad or unknown argument
+is named at once, as a permanent error), runs the operation in one transaction, asks for the
+outbox to be published, and returns the entity as a dict.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, get_type_hints
+
+from pydantic import ConfigDict, Field, ValidationError, create_model
+
+from marketplace.domain import disputes, listings, orders, quotes, rfps
+from marketplace.domain.context import Context
+from marketplace.errors import PermanentError
+from marketplace.events.schema import Currency, EntityId, Instant, MinorUnits, Money, TenantId
+from workers.celery_app import app
+from workers.database import transaction
+from workers.publish_tasks import request_publish
+from workers.task_base import MarketplaceTask
+
+Text = Annotated[str, Field(min_length=1)]
+
+
+class InvalidArguments(PermanentError, ValueError):
+    """A command was sent with arguments it cannot run with."""
+
+
+def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `operation(ctx, **kwargs)` as the task `name`, taking only JSON kwargs."""
+
+    def register(operation: Callable[..., Any]) -> Callable[..., Any]:
+        hints = get_type_hints(operation, include_extras=True)
+        parameters = list(inspect.signature(operation).parameters.values())[1:]
+        fields: dict[str, Any] = {
+            p.name: (hints[p.name], ... if p.default is p.empty else p.default) for p in parameters
+        }
+        arguments_model = create_model(  # type: ignore[call-overload]
+            f"{name}.kwargs", __config__=ConfigDict(extra="forbid", strict=False), **fields
+        )
+
+        @app.task(name=name, base=MarketplaceTask, bind=True)
+        def run(self: MarketplaceTask, **kwargs: Any) -> dict[str, Any]:
+            def work() -> dict[str, Any]:
+                try:
+                    arguments = arguments_model.model_validate(kwargs)
+                except ValidationError as error:
+                    problems = "; ".join(
+                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+                    )
+                    raise InvalidArguments(f"{name}: {problems}") from None
+                with transaction() as ctx:
+                    result: dict[str, Any] = operation(ctx, **dict(arguments)).as_dict()
+                request_publish()
+                return result
+
+            return self.run_guarded(work)
+
+        run.__doc__ = operation.__doc__
+        return operation
+
+    return register
+
+
+@command("marketplace.listings.create")
+def create_listing(
+    ctx: Context, tenant_id: TenantId, seller_id: EntityId, title: Text, lane: Text,
+    price: MinorUnits, currency: Currency, description: str | None = None,
+) -> Any:
+    """Create a draft listing (emits listing.created)."""
+    return listings.create_listing(
+        ctx, tenant_id, seller_id=seller_id, title=title, lane=lane, price=price,
+        currency=currency, description=description,
+    )
+
+
+@command("marketplace.listings.publish")
+def publish_listing(ctx: Context, tenant_id: TenantId, listing_id: EntityId) -> Any:
+    """Publish a draft listing within the seller's listing limit (emits listing.published)."""
+    return listings.publish_listing(ctx, tenant_id, listing_id)
+
+
+@command("marketplace.listings.update")
+def update_listing(ctx: Context, tenant_id: TenantId, listing_id: EntityId, changes: dict[str, Any]) -> Any:
+    """Change title, description, lane, price or currency (emits listing.updated with the changes)."""
+    return listings.update_listing(ctx, tenant_id, listing_id, changes)
+
+
+@command("marketplace.listings.close")
+def close_listing(ctx: Context, tenant_id: TenantId, listing_id: EntityId, reason: Text) -> Any:
+    """Close a listing (emits listing.closed with its final statistics)."""
+    return listings.close_listing(ctx, tenant_id, listing_id, reason)
+
+
+@command("marketplace.quotes.submit")
+def submit_quote(
+    ctx: Context, tenant_id: TenantId, listing_id: EntityId, buyer_id: EntityId,
+    amount: MinorUnits, currency: Currency, message: str = "",
+) -> Any:
+    """A buyer's quote on a published listing (emits quote.submitted)."""
+    return quotes.submit_quote(
+        ctx, tenant_id, listing_id=listing_id, buyer_id=buyer_id, amount=amount,
+        currency=currency, message=message,
+    )
+
+
+@command("marketplace.quotes.accept")
+def accept_quote(ctx: Context, tenant_id: TenantId, quote_id: EntityId) -> Any:
+    """Accept a quote and create its order (emits quote.accepted, then order.created)."""
+    return quotes.accept_quote(ctx, tenant_id, quote_id)
+
+
+@command("marketplace.orders.create")
+def create_order(ctx: Context, tenant_id: TenantId, quote_id: EntityId) -> Any:
+    """The order of an accepted quote, created once (emits order.created the first time)."""
+    return orders.create_order(ctx, tenant_id, quote_id)
+
+
+@command("marketplace.orders.complete")
+def complete_order(ctx: Context, tenant_id: TenantId, order_id: EntityId) -> Any:
+    """Complete a paid order (emits order.completed)."""
+    return orders.complete_order(ctx, tenant_id, order_id)
+
+
+@command("marketplace.orders.cancel")
+def cancel_order(ctx: Context, tenant_id: TenantId, order_id: EntityId, reason: Text) -> Any:
+    """Cancel a created or paid order (emits order.cancelled)."""
+    return orders.cancel_order(ctx, tenant_id, order_id, reason)
+
+
+@command("marketplace.disputes.open")
+def open_dispute(
+    ctx: Context, tenant_id: TenantId, order_id: EntityId, opened_by: EntityId, reason: Text,
+    evidence: list[str] | None = None,
+) -> Any:
+    """Open a dispute on a paid or completed order (emits dispute.opened)."""
+    return disputes.open_dispute(
+        ctx, tenant_id, order_id=order_id, opened_by=opened_by, reason=reason, evidence=evidence or []
+    )
+
+
+@command("marketplace.disputes.resolve")
+def resolve_dispute(
+    ctx: Context, tenant_id: TenantId, dispute_id: EntityId,
+    outcome: Literal["refund_buyer", "release_to_seller", "split"], notes: str = "",
+) -> Any:
+    """Resolve an open dispute (emits dispute.resolved)."""
+    return disputes.resolve_dispute(ctx, tenant_id, dispute_id, outcome=outcome, notes=notes)
+
+
+@command("marketplace.rfps.broadcast")
+def broadcast_rfp(
+    ctx: Context, tenant_id: TenantId, buyer_id: EntityId, title: Text, requirements: Text,
+    target_lanes: Annotated[list[Text], Field(min_length=1)], deadline: Instant,
+    budget: Money | None = None,
+) -> Any:
+    """Broadcast an RFP to the sellers with published listings in its lanes (emits rfp.broadcast)."""
+    return rfps.broadcast_rfp(
+        ctx, tenant_id, buyer_id=buyer_id, title=title, requirements=requirements,
+        target_lanes=target_lanes, deadline=deadline, budget=budget,
+    )
+

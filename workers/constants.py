@@ -1,0 +1,46 @@
+"""Every task name, queue name and timing the worker side agrees on, in one place."""
+
+from __future__ import annotations
+
+from marketplace.events import topics
+
+INBOUND_QUEUE = "inbound"
+COMMANDS_QUEUE = "commands"
+PUBLISH_QUEUE = "publish"
+QUEUES = (INBOUND_QUEUE, COMMANDS_QUEUE, PUBLISH_QUEUE)
+
+INBOUND_TASKS: dict[str, str] = {
+    topics.EVENT_CREATED.name: "marketplace.events.create_context",
+    topics.REVIEW_CREATED.name: "marketplace.reviews.record",
+    topics.PAYMENT_COMPLETED.name: "marketplace.orders.mark_paid",
+    topics.ESCROW_RELEASED.name: "marketplace.payouts.complete",
+    topics.SUBSCRIPTION_CHANGED.name: "marketplace.sellers.apply_subscription",
+    topics.PROFILE_UPDATED.name: "marketplace.sellers.sync_profile",
+}
+if set(INBOUND_TASKS) != {topic.name for topic in topics.CONSUMED}:
+    raise topics.CatalogError("every consumed topic needs exactly one inbound task")
+
+PUBLISH_TASK = "marketplace.outbox.publish"
+SWEEP_TASK = "marketplace.outbox.sweep"
+
+# Retries: exponential backoff with jitter, capped well below the visibility timeout.
+RETRY_BASE_SECONDS = 1.0
+RETRY_CAP_SECONDS = 300.0
+VISIBILITY_TIMEOUT_SECONDS = 2 * 3600
+SWEEP_INTERVAL_SECONDS = 30.0
+PUBLISH_BATCH_SIZE = 500
+
+# Task message headers set by the bridge (and kept by Celery across retries).
+HEADER_TENANT_ID = "tenant_id"
+HEADER_EVENT_ID = "event_id"
+HEADER_FIRST_ATTEMPT_AT = "first_attempt_at"
+
+LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] "
+    "event=%(event_id)s tenant=%(tenant_id)s %(name)s: %(message)s"
+)
+
+# One publisher at a time keeps each tenant's events in order across worker processes.
+PUBLISHER_LOCK_KEY = "marketplace:outbox:publisher"
+PUBLISHER_DIRTY_KEY = "marketplace:outbox:dirty"
+PUBLISHER_LOCK_TTL_SECONDS = 120

@@ -1,0 +1,89 @@
+"""The dead-letter topic: where a record or event that can never be processed is kept.
+
+A dead letter carries the original bytes untouched (value, key and headers), plus headers
+that say where it came from and why it failed, so an operator can fix and replay it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaProducer
+
+from marketplace.events.envelope import OutboundRecord, RawRecord
+
+logger = logging.getLogger(__name__)
+
+HEADER_PREFIX = "dlq-"
+SEND_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Why `record` is being set aside, and by which stage (`bridge` or a task's name)."""
+
+    record: RawRecord
+    error: BaseException
+    stage: str
+    failed_at: datetime
+
+    def to_outbound(self, dlq_topic: str) -> OutboundRecord:
+        problems = getattr(self.error, "problems", None) or [str(self.error)]
+        metadata = {
+            "original-topic": self.record.topic,
+            "original-partition": str(self.record.partition),
+            "original-offset": str(self.record.offset),
+            "original-key": (self.record.key or b"").decode("utf-8", "replace"),
+            "error-class": type(self.error).__name__,
+            "error-message": str(self.error)[:4000],
+            "problems": json.dumps(problems)[:8000],
+            "stage": self.stage,
+            "failed-at": self.failed_at.astimezone(UTC).isoformat(timespec="milliseconds"),
+        }
+        headers = list(self.record.headers) + [
+            (HEADER_PREFIX + name, value.encode("utf-8")) for name, value in metadata.items()
+        ]
+        return OutboundRecord(dlq_topic, self.record.key or b"", self.record.value or b"", headers)
+
+
+def for_task(cloudevent: dict[str, Any], error: BaseException, task_name: str) -> DeadLetter:
+    """A task's dead letter: the CloudEvent it was given, as structured-mode JSON."""
+    record = RawRecord(
+        topic=str(cloudevent.get("type", "")),
+        value=json.dumps(cloudevent).encode("utf-8"),
+        key=str(cloudevent.get("tenantid", "")).encode("utf-8") or None,
+        headers=(("content-type", b"application/cloudevents+json"),),
+    )
+    return DeadLetter(record, error, task_name, datetime.now(UTC))
+
+
+class DeadLetterSender:
+    """Sends dead letters on one producer; `flush()` returns only when Kafka has them all."""
+
+    def __init__(self, producer: KafkaProducer, topic: str) -> None:
+        self.producer = producer
+        self.topic = topic
+        self._pending: list[Any] = []
+
+    def send(self, letter: DeadLetter) -> None:
+        outbound = letter.to_outbound(self.topic)
+        logger.warning(
+            "dead-lettering %s[%s]@%s (%s): %s",
+            letter.record.topic, letter.record.partition, letter.record.offset,
+            letter.stage, letter.error,
+        )
+        self._pending.append(
+            self.producer.send(outbound.topic, value=outbound.value, key=outbound.key, headers=outbound.headers)
+        )
+
+    def flush(self) -> None:
+        """Raises the first KafkaError if any dead letter was not stored."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
+        for future in pending:
+            future.get(timeout=SEND_TIMEOUT_SECONDS)

@@ -1,0 +1,51 @@
+"""One task per consumed topic: apply another service's CloudEvent to the marketplace.
+
+The bridge sends them (task id = CloudEvent id); operators can send them by hand with the
+structured CloudEvent as the only argument:
+`celery -A workers call marketplace.orders.mark_paid --args '[{"specversion": "1.0", …}]'`.
+Applying is idempotent through the inbox, so a redelivered task has no second effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from marketplace.domain import inbound
+from marketplace.events import envelope, topics
+from workers import constants, dead_letter
+from workers.celery_app import app
+from workers.database import transaction
+from workers.producer import send_dead_letter
+from workers.publish_tasks import request_publish
+from workers.task_base import MarketplaceTask
+
+logger = logging.getLogger(__name__)
+
+
+def _register(topic: topics.Topic, task_name: str) -> None:
+    @app.task(name=task_name, base=MarketplaceTask, bind=True)
+    def apply_event(self: MarketplaceTask, cloudevent: dict[str, Any]) -> dict[str, Any]:
+        def work() -> dict[str, Any]:
+            event = envelope.from_dict(cloudevent, accepted=(topic,))
+            with transaction() as ctx:
+                applied = inbound.apply(ctx, event)
+                entity = applied.entity.as_dict() if applied.entity is not None else None
+            if applied.duplicate:
+                logger.info("already applied; nothing to do")
+            else:
+                request_publish()
+            return {"event_id": event.id, "duplicate": applied.duplicate, "entity": entity}
+
+        def dead(error: BaseException) -> None:
+            send_dead_letter(dead_letter.for_task(cloudevent, error, task_name))
+
+        return self.run_guarded(work, on_permanent=dead)
+
+    apply_event.__doc__ = f"Apply a {topic.name} CloudEvent: {topic.description}."
+
+
+for _topic_name, _task_name in constants.INBOUND_TASKS.items():
+    _topic = topics.by_name(_topic_name)
+    assert _topic is not None
+    _register(_topic, _task_name)

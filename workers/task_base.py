@@ -1,0 +1,100 @@
+"""The failure policy every marketplace task runs under.
+
+- a retryable failure (see `retry_policy`) is retried with backoff until the attempts or the
+  age run out; then it is treated as permanent;
+- a permanent failure is dead-lettered once (with the CloudEvent, when there is one) and the
+  task fails without a traceback: it is expected, not a bug (`Task.throws`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from celery import Task
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
+
+from marketplace.errors import PermanentError
+from workers import constants, log_context, retry_policy
+from workers.settings import current_settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class GaveUp(PermanentError):
+    """A transient failure that outlived its attempts or its age."""
+
+
+class MarketplaceTask(Task):  # type: ignore[misc]
+    throws = (PermanentError,)
+    max_retries = None  # counted by `retry_policy.exhausted`, which also bounds age
+    typing = False  # arguments are checked by the task itself, naming every bad one
+
+    def run_guarded(
+        self, work: Callable[[], T], *, on_permanent: Callable[[BaseException], None] | None = None
+    ) -> T:
+        try:
+            return work()
+        except Exception as error:
+            attempt = int(self.request.retries or 0)
+            first_attempt_at = float(self._header(constants.HEADER_FIRST_ATTEMPT_AT) or time.time())
+            age = time.time() - first_attempt_at
+            final: BaseException = error
+            if retry_policy.is_retryable(error):
+                settings = current_settings()
+                if not retry_policy.exhausted(
+                    attempt + 1, age,
+                    max_attempts=settings.task_max_retries + 1,
+                    max_age_seconds=settings.task_max_age_seconds,
+                ):
+                    raise self._retry(error, attempt, first_attempt_at) from error
+                final = GaveUp(f"gave up after {attempt + 1} attempts in {age:.0f}s: {error!r}")
+            elif not isinstance(error, PermanentError):
+                final = GaveUp(f"unexpected {type(error).__name__}: {error}")
+            if on_permanent is not None:
+                try:
+                    on_permanent(final)
+                except Exception as unstored:
+                    # The dead letter is not stored: failing now would lose the event.
+                    logger.warning("could not store the dead letter, will retry: %r", unstored)
+                    raise self._retry(unstored, attempt, first_attempt_at) from unstored
+            raise final from error
+
+    def _retry(self, error: BaseException, attempt: int, first_attempt_at: float) -> BaseException:
+        countdown = retry_policy.backoff_seconds(attempt)
+        logger.info("attempt %d failed, retrying in %.1fs: %r", attempt + 1, countdown, error)
+        headers = {**(self.request.headers or {}), constants.HEADER_FIRST_ATTEMPT_AT: first_attempt_at}
+        return self.retry(exc=error, countdown=countdown, headers=headers, throw=False)  # type: ignore[no-any-return]
+
+    def _header(self, name: str) -> Any:
+        headers = self.request.headers or {}
+        return headers.get(name, getattr(self.request, name, None))
+
+
+@task_prerun.connect
+def _enter_event_context(task: Task, **_: Any) -> None:
+    request = task.request
+    headers = request.headers or {}
+    event_id = headers.get(constants.HEADER_EVENT_ID) or getattr(request, constants.HEADER_EVENT_ID, None)
+    tenant = headers.get(constants.HEADER_TENANT_ID) or getattr(request, constants.HEADER_TENANT_ID, None)
+    if tenant is None and isinstance(request.kwargs, dict):
+        tenant = request.kwargs.get("tenant_id")
+    manager = log_context.event_context(event_id or request.id, tenant)
+    manager.__enter__()
+    request._event_context = manager  # type: ignore[attr-defined]
+
+
+@task_postrun.connect
+def _leave_event_context(task: Task, **_: Any) -> None:
+    manager = getattr(task.request, "_event_context", None)
+    if manager is not None:
+        manager.__exit__(None, None, None)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _install_log_filter(logger: logging.Logger, **_: Any) -> None:
+    log_context.install(logger)
