@@ -2,8 +2,23 @@
 # (Kafka 4.3.0 KRaft, Redis, PostgreSQL; state in ~/.cache/marketplace-services).
 
 SHELL := /bin/bash
+VENV := .venv
+PYTHON ?= python3
+INSTALLED := $(VENV)/.installed
 
-.PHONY: services services-down services-status
+# `make run` drives the real stack: Kafka on, PostgreSQL for the domain state.
+RUN_ENV := KAFKA_ENABLED=$${KAFKA_ENABLED:-true} \
+	DATABASE_URL=$${DATABASE_URL:-postgresql+psycopg://marketplace:marketplace@127.0.0.1:5432/marketplace}
+
+.PHONY: install services services-down services-status test run bench lint
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED) ## Create .venv with the project and its dev tools
 
 services: ## Start Kafka, Redis and PostgreSQL (idempotent)
 	scripts/services.sh up
@@ -13,3 +28,18 @@ services-down: ## Stop the services started by `make services`
 
 services-status: ## One line per service; fails if any is down
 	scripts/services.sh status
+
+test: install services ## The whole suite, against the real services
+	$(VENV)/bin/pytest
+
+run: install services ## Migrate, create the topics and run every Procfile process
+	$(RUN_ENV) $(VENV)/bin/marketplace db upgrade
+	$(RUN_ENV) $(VENV)/bin/marketplace topics create
+	@echo "Flower: http://127.0.0.1:5555 (user admin, password from FLOWER_PASSWORD, default 'marketplace')"
+	$(RUN_ENV) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start
+
+bench: install services ## Throughput benchmarks, printed side by side
+	$(VENV)/bin/python -m bench
+
+lint: install
+	$(VENV)/bin/ruff check marketplace workers tests
