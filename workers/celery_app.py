@@ -39,7 +39,8 @@ def celery_config() -> dict[str, Any]:
             # A stalled Redis must fail a publish, not hang it.
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
-            "retry_on_timeout": True,
+            # No `retry_on_timeout`: kombu only pipelines a batch when a timed-out write is
+            # never silently replayed; the bridge resends a failed batch itself.
         },
         "result_backend_transport_options": {"socket_timeout": 5, "socket_connect_timeout": 5},
         "task_queues": [Queue(name) for name in constants.QUEUES],
@@ -57,7 +58,6 @@ def celery_config() -> dict[str, Any]:
         "worker_hijack_root_logger": True,
         "worker_log_format": constants.LOG_FORMAT,
         "worker_task_log_format": constants.LOG_FORMAT,
-        "task_send_sent_event": True,
     }
 
 

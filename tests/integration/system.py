@@ -1,0 +1,192 @@
+"""The real system under test: bridge and worker processes over real Kafka, Redis, PostgreSQL.
+
+Each test session gets its own database, Redis database, consumer group and dead-letter topic,
+so runs never see each other's state; tenants are unique per test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from marketplace.events import topics
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+BOOTSTRAP = "127.0.0.1:9092"
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    """Drop and create `name` next to the database of `admin_url`; returns its URL."""
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def start_group_at_end(group: str, topic_names: Iterable[str]) -> None:
+    """Commit the current end of every partition for `group`, so the bridge starts at "now"."""
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    partitions = [
+        TopicPartition(name, p) for name in topic_names for p in consumer.partitions_for_topic(name) or ()
+    ]
+    ends = consumer.end_offsets(partitions)
+    consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in ends.items()})
+    consumer.close()
+
+
+class Process:
+    """A child process with its output in a log file, killable by signal."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name, self.argv, self.env = name, argv, env
+        self.log_path = log_dir / f"{name}.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        return self
+
+    def signal(self, signum: int) -> None:
+        assert self.popen is not None
+        os.killpg(self.popen.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (a worker's pool children too), no clean-up at all."""
+        if self.popen and self.popen.poll() is None:
+            self.signal(signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.popen is None or self.popen.poll() is not None:
+            return self.popen.returncode if self.popen else None
+        self.signal(signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class System:
+    """Environment, processes and probes of one session's pipeline."""
+
+    def __init__(self, database_url: str, redis_url: str, log_dir: Path, *, kafka_enabled: bool = True) -> None:
+        run_id = uuid.uuid4().hex[:8]
+        self.group = f"marketplace-it-{run_id}"
+        self.dlq_topic = f"eventzr.marketplace.dlq.it-{run_id}"
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.env = {
+            **os.environ,
+            "KAFKA_ENABLED": "true" if kafka_enabled else "false",
+            "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "KAFKA_CONSUMER_GROUP": self.group,
+            "KAFKA_DLQ_TOPIC": self.dlq_topic,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "TASK_MAX_RETRIES": "5",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.bridge = Process("bridge", [str(BIN / "marketplace"), "bridge"], self.env, log_dir)
+        self.worker = Process(
+            "worker",
+            [str(BIN / "celery"), "-A", "workers", "worker", "--queues", "inbound,commands,publish",
+             "--concurrency", "2", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
+             "--without-mingle", "--hostname", f"it-{run_id}@%h"],
+            self.env, log_dir,
+        )
+        self.producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+        self.redis = redis.Redis.from_url(redis_url)
+
+    # -- writing inbound events the way another service would ------------------------------
+    def produce_structured(self, envelope: dict[str, Any]) -> None:
+        self.producer.send(
+            envelope["type"], value=json.dumps(envelope).encode(), key=envelope["tenantid"].encode(),
+            headers=[("content-type", b"application/cloudevents+json")],
+        ).get(10)
+
+    def produce_binary(self, envelope: dict[str, Any]) -> None:
+        headers = [(f"ce_{name}", str(value).encode()) for name, value in envelope.items()
+                   if name not in ("data", "datacontenttype")]
+        headers.append(("content-type", b"application/json"))
+        self.producer.send(
+            envelope["type"], value=json.dumps(envelope["data"]).encode(),
+            key=envelope["tenantid"].encode(), headers=headers,
+        ).get(10)
+
+    def produce_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self.producer.send(topic, value=value, key=key).get(10)
+
+    def stop_all(self) -> None:
+        for process in (self.bridge, self.worker):
+            process.stop()
+        self.producer.close()
+
+
+class TopicReader:
+    """A plain kafka-python consumer positioned at the end of the given topics when created."""
+
+    def __init__(self, topic_names: Iterable[str]) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+        partitions = [
+            TopicPartition(name, p)
+            for name in topic_names
+            for p in (self.consumer.partitions_for_topic(name) or ())
+        ]
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            self.consumer.position(tp)  # resolve "end" now, before anything is produced
+        self.records: list[Any] = []
+
+    def read(self, predicate: Callable[[Any], bool], *, count: int = 1, timeout: float = 30.0) -> list[Any]:
+        """Wait until `count` records match; returns the matches (all of them, in arrival order)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for batch in self.consumer.poll(timeout_ms=200).values():
+                self.records.extend(batch)
+            matches = [record for record in self.records if predicate(record)]
+            if len(matches) >= count or time.monotonic() > deadline:
+                return matches
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def outbound_topic_names() -> list[str]:
+    return [topic.name for topic in topics.PRODUCED]
