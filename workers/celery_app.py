@@ -35,7 +35,7 @@ def celery_config() -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             # Longer than any retry countdown, or Redis redelivers a task that is only waiting.
-            "visibility_timeout": constants.VISIBILITY_TIMEOUT_SECONDS,
+            "visibility_timeout": settings.broker_visibility_timeout_seconds,
             # A stalled Redis must fail a publish, not hang it.
             "socket_timeout": 5,
             "socket_connect_timeout": 5,

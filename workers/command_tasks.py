@@ -44,7 +44,7 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             f"{name}.kwargs", __config__=ConfigDict(extra="forbid", strict=False), **fields
         )
 
-        @app.task(name=name, base=MarketplaceTask, bind=True)
+        @app.task(name=name, base=MarketplaceTask, bind=True, ignore_result=False)
         def run(self: MarketplaceTask, **kwargs: Any) -> dict[str, Any]:
             def work() -> dict[str, Any]:
                 try:

@@ -23,10 +23,10 @@ if set(INBOUND_TASKS) != {topic.name for topic in topics.CONSUMED}:
 PUBLISH_TASK = "marketplace.outbox.publish"
 SWEEP_TASK = "marketplace.outbox.sweep"
 
-# Retries: exponential backoff with jitter, capped well below the visibility timeout.
+# Retries: exponential backoff with jitter, capped at 300 s and at a quarter of the broker's
+# visibility timeout (a countdown longer than that makes Redis deliver the task twice).
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 300.0
-VISIBILITY_TIMEOUT_SECONDS = 2 * 3600
 SWEEP_INTERVAL_SECONDS = 30.0
 PUBLISH_BATCH_SIZE = 500
 

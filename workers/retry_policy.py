@@ -23,9 +23,12 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, RETRYABLE) and not isinstance(error, PermanentError)
 
 
-def backoff_seconds(attempt: int, *, rng: random.Random | None = None) -> float:
+def backoff_seconds(
+    attempt: int, *, visibility_timeout: float, rng: random.Random | None = None
+) -> float:
     """Jittered: uniform in [ceiling/10, ceiling], ceiling = min(cap, base·2^attempt), so a burst spreads out."""
-    ceiling = min(constants.RETRY_CAP_SECONDS, constants.RETRY_BASE_SECONDS * 2**attempt)
+    cap = min(constants.RETRY_CAP_SECONDS, visibility_timeout / 4)
+    ceiling = min(cap, constants.RETRY_BASE_SECONDS * 2**attempt)
     return (rng or random).uniform(ceiling / 10, ceiling)
 
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     event_source: str = Field("marketplace-svc", min_length=1, description="CloudEvents `source` of what we publish.")
     task_max_retries: int = Field(8, ge=0, le=100, description="Attempts of a transient failure before the dead letter.")
     task_max_age_seconds: int = Field(3600, ge=1, description="Age after which a retried task is dead-lettered.")
+    broker_visibility_timeout_seconds: int = Field(
+        7200, ge=10, description="Unacknowledged tasks (a killed worker's) are redelivered after this."
+    )
     outbox_stale_seconds: int = Field(60, ge=1, description="Pending outbox rows older than this are re-enqueued by beat.")
 
     @field_validator("kafka_bootstrap_servers")
@@ -96,7 +99,11 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            variable = "_".join(str(part) for part in error["loc"]).upper() or "KAFKA_SASL_MECHANISM"
+            if not error["loc"]:
+                # A cross-field check: its input is every variable read, secrets included.
+                problems.append(f"KAFKA_SASL_MECHANISM: {error['msg']}")
+                continue
+            variable = "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 

@@ -64,7 +64,9 @@ class MarketplaceTask(Task):  # type: ignore[misc]
             raise final from error
 
     def _retry(self, error: BaseException, attempt: int, first_attempt_at: float) -> BaseException:
-        countdown = retry_policy.backoff_seconds(attempt)
+        countdown = retry_policy.backoff_seconds(
+            attempt, visibility_timeout=current_settings().broker_visibility_timeout_seconds
+        )
         logger.info("attempt %d failed, retrying in %.1fs: %r", attempt + 1, countdown, error)
         headers = {**(self.request.headers or {}), constants.HEADER_FIRST_ATTEMPT_AT: first_attempt_at}
         return self.retry(exc=error, countdown=countdown, headers=headers, throw=False)  # type: ignore[no-any-return]
