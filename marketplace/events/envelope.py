@@ -8,6 +8,7 @@ dead-letter topic.
 
 from __future__ import annotations
 
+import binascii
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -87,7 +88,8 @@ class InboundEvent:
 
     @property
     def tenant_id(self) -> str:
-        return str(self.cloudevent.get_extension(TENANT_EXTENSION))
+        """Canonical (lower-case, hyphenated), as the marketplace stores tenants."""
+        return str(uuid.UUID(str(self.cloudevent.get_extension(TENANT_EXTENSION))))
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self.cloudevent)
@@ -196,6 +198,8 @@ def _header_dict(headers: Headers, problems: list[str]) -> dict[str, bytes]:
 def _unreadable(error: Exception) -> str:
     if isinstance(error, json.JSONDecodeError):
         return f"value is not JSON ({error.msg} at position {error.pos})"
+    if isinstance(error, binascii.Error):
+        return f"data_base64: not base64 ({error})"
     if isinstance(error, AttributeError | TypeError):
         return "value is not a JSON object"
     return f"time: not an RFC 3339 timestamp ({error})"
