@@ -29,22 +29,38 @@ TENANT = "00000000-0000-0000-0000-0000000000b1"
 
 def sample(i: int) -> dict[str, object]:
     return {
-        "specversion": "1.0", "id": str(uuid.uuid4()), "source": "wallet-svc",
-        "type": topics.PAYMENT_COMPLETED.name, "time": "2026-03-02T12:00:00.000Z",
-        "datacontenttype": "application/json", "tenantid": TENANT,
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "wallet-svc",
+        "type": topics.PAYMENT_COMPLETED.name,
+        "time": "2026-03-02T12:00:00.000Z",
+        "datacontenttype": "application/json",
+        "tenantid": TENANT,
         "data": {"id": f"pay-{i}", "orderId": f"order-{i}", "amount": 5000, "currency": "USD"},
     }
 
 
 def structured(event: dict[str, object]) -> RawRecord:
-    return RawRecord(str(event["type"]), json.dumps(event).encode(), TENANT.encode(),
-                     (("content-type", b"application/cloudevents+json"),))
+    return RawRecord(
+        str(event["type"]),
+        json.dumps(event).encode(),
+        TENANT.encode(),
+        (("content-type", b"application/cloudevents+json"),),
+    )
 
 
 def binary(event: dict[str, object]) -> RawRecord:
-    headers = tuple((f"ce_{k}", str(v).encode()) for k, v in event.items() if k not in ("data", "datacontenttype"))
-    return RawRecord(str(event["type"]), json.dumps(event["data"]).encode(), TENANT.encode(),
-                     headers + (("content-type", b"application/json"),))
+    headers = tuple(
+        (f"ce_{k}", str(v).encode())
+        for k, v in event.items()
+        if k not in ("data", "datacontenttype")
+    )
+    return RawRecord(
+        str(event["type"]),
+        json.dumps(event["data"]).encode(),
+        TENANT.encode(),
+        headers + (("content-type", b"application/json"),),
+    )
 
 
 def rate(count: int, seconds: float) -> float:
@@ -61,7 +77,7 @@ def bench_decode() -> None:
     events = [sample(i) for i in range(N)]
     for label, make in (("structured", structured), ("binary", binary)):
         records = [make(e) for e in events]
-        seconds = timed(lambda: [envelope.from_record(r, max_bytes=1 << 20) for r in records])
+        seconds = timed(lambda rs=records: [envelope.from_record(r, max_bytes=1 << 20) for r in rs])
         print(f"decode {label:<10} {rate(N, seconds):>9,.0f} records/s")
 
 
@@ -78,12 +94,17 @@ def bench_enqueue() -> float:
     def one_by_one() -> None:
         with app.producer_or_acquire() as producer:
             for event in decoded:
-                app.send_task(constants.INBOUND_TASKS[event.topic.name], args=[event.to_dict()],
-                              task_id=event.id, queue=constants.INBOUND_QUEUE, producer=producer)
+                app.send_task(
+                    constants.INBOUND_TASKS[event.topic.name],
+                    args=[event.to_dict()],
+                    task_id=event.id,
+                    queue=constants.INBOUND_QUEUE,
+                    producer=producer,
+                )
 
     def batched() -> None:
         for start in range(0, N, 500):
-            sender.send(decoded[start:start + 500])
+            sender.send(decoded[start : start + 500])
 
     plain = rate(N, timed(one_by_one))
     pipelined = rate(N, timed(batched))
@@ -102,11 +123,20 @@ def bench_bridge() -> None:
     from workers.task_sender import TaskSender
 
     group = f"bench-{uuid.uuid4().hex[:8]}"
-    settings = load_settings(kafka_enabled=True, redis_url=REDIS_URL, kafka_consumer_group=group,
-                             kafka_dlq_topic=f"eventzr.marketplace.dlq.bench-{group}")
+    settings = load_settings(
+        kafka_enabled=True,
+        redis_url=REDIS_URL,
+        kafka_consumer_group=group,
+        kafka_dlq_topic=f"eventzr.marketplace.dlq.bench-{group}",
+    )
     consumer = make_consumer(settings, auto_offset_reset="latest")
-    bridge = Bridge(consumer, TaskSender(app), DeadLetterSender(make_producer(settings), settings.kafka_dlq_topic),
-                    max_record_bytes=settings.kafka_max_record_bytes, poll_timeout_ms=100)
+    bridge = Bridge(
+        consumer,
+        TaskSender(app),
+        DeadLetterSender(make_producer(settings), settings.kafka_dlq_topic),
+        max_record_bytes=settings.kafka_max_record_bytes,
+        poll_timeout_ms=100,
+    )
     consumer.subscribe([topics.PAYMENT_COMPLETED.name])
     while not consumer.assignment():
         consumer.poll(timeout_ms=100)
@@ -115,8 +145,12 @@ def bench_bridge() -> None:
         consumer.position(tp)
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
     for i in range(N):
-        producer.send(topics.PAYMENT_COMPLETED.name, json.dumps(sample(i)).encode(), key=TENANT.encode(),
-                      headers=[("content-type", b"application/cloudevents+json")])
+        producer.send(
+            topics.PAYMENT_COMPLETED.name,
+            json.dumps(sample(i)).encode(),
+            key=TENANT.encode(),
+            headers=[("content-type", b"application/cloudevents+json")],
+        )
     producer.flush()
     start = time.perf_counter()
     while bridge.processed < N:
@@ -126,7 +160,10 @@ def bench_bridge() -> None:
     seconds = time.perf_counter() - start
     consumer.close()
     redis.Redis.from_url(REDIS_URL).flushdb()
-    print(f"bridge end to end       {rate(N, seconds):>9,.0f} events/s  (Kafka → decode → Redis → commit)")
+    print(
+        f"bridge end to end       {rate(N, seconds):>9,.0f} events/s"
+        "  (Kafka → decode → Redis → commit)"
+    )
 
 
 if __name__ == "__main__":

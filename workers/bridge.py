@@ -62,11 +62,15 @@ class Bridge:
         self._stopping.set()
 
     def run(self) -> None:
-        self.consumer.subscribe([topic.name for topic in topics.CONSUMED], listener=_Rebalance(self))
+        self.consumer.subscribe(
+            [topic.name for topic in topics.CONSUMED], listener=_Rebalance(self)
+        )
         logger.info("bridge consuming %d topics", len(topics.CONSUMED))
         try:
             while not self._stopping.is_set():
-                batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+                batch = self.consumer.poll(
+                    timeout_ms=self.poll_timeout_ms, max_records=self.max_records
+                )
                 if batch:
                     self.handle(batch)
         finally:
@@ -82,11 +86,17 @@ class Bridge:
         for partition, records in batch.items():
             for record in records:
                 raw = RawRecord(
-                    record.topic, record.value, record.key, tuple(record.headers or ()),
-                    record.partition, record.offset,
+                    record.topic,
+                    record.value,
+                    record.key,
+                    tuple(record.headers or ()),
+                    record.partition,
+                    record.offset,
                 )
                 try:
-                    events.append((partition, envelope.from_record(raw, max_bytes=self.max_record_bytes)))
+                    events.append(
+                        (partition, envelope.from_record(raw, max_bytes=self.max_record_bytes))
+                    )
                 except EnvelopeError as error:
                     self.dead_letters.send(DeadLetter(raw, error, STAGE, now))
             offsets[partition] = OffsetAndMetadata(records[-1].offset + 1, "", -1)

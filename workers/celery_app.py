@@ -47,7 +47,10 @@ def celery_config() -> dict[str, Any]:
         "task_default_queue": constants.COMMANDS_QUEUE,
         "task_routes": {
             "marketplace.outbox.*": {"queue": constants.PUBLISH_QUEUE},
-            **{name: {"queue": constants.INBOUND_QUEUE} for name in constants.INBOUND_TASKS.values()},
+            **{
+                name: {"queue": constants.INBOUND_QUEUE}
+                for name in constants.INBOUND_TASKS.values()
+            },
         },
         "beat_schedule": {
             "sweep-stale-outbox": {

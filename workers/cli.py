@@ -1,15 +1,16 @@
 """`marketplace`: the operator's command line.
 
-    marketplace topics [--json]      the topic catalog
-    marketplace topics create        create the 18 topics and the dead-letter topic
-    marketplace schemas --out DIR    one JSON Schema per event type
-    marketplace db upgrade           apply the database migrations
-    marketplace bridge               run the Kafka → Celery bridge
+marketplace topics [--json]      the topic catalog
+marketplace topics create        create the 18 topics and the dead-letter topic
+marketplace schemas --out DIR    one JSON Schema per event type
+marketplace db upgrade           apply the database migrations
+marketplace bridge               run the Kafka → Celery bridge
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -26,7 +27,9 @@ logger = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per socket event
     try:
         return int(args.run(args) or 0)
@@ -94,12 +97,12 @@ def _create_topics(settings: Settings) -> int:
         existing = set(admin.list_topics())
         missing = [name for name in names if name not in existing]
         for name in missing:
-            try:
-                admin.create_topics(
-                    [NewTopic(name, settings.kafka_topic_partitions, settings.kafka_topic_replication)]
-                )
-            except TopicAlreadyExistsError:
-                pass  # created meanwhile by someone else: the goal is met
+            new_topic = NewTopic(
+                name, settings.kafka_topic_partitions, settings.kafka_topic_replication
+            )
+            # Created meanwhile by someone else: the goal is met all the same.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([new_topic])
     finally:
         admin.close()
     print(f"{len(missing)} topics created, {len(names) - len(missing)} already present")
@@ -111,7 +114,9 @@ def _schemas(args: argparse.Namespace) -> int:
     for topic in topics.ALL:
         schema = topic.payload.model_json_schema(by_alias=True)
         schema["$id"] = f"{topic.name}.schema.json"
-        schema["description"] = f"`data` of {topic.name} ({topic.direction.value}): {topic.description}"
+        schema["description"] = (
+            f"`data` of {topic.name} ({topic.direction.value}): {topic.description}"
+        )
         (args.out / f"{topic.name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
     print(f"wrote {len(topics.ALL)} schemas to {args.out}")
     return 0

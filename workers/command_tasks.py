@@ -69,13 +69,25 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 @command("marketplace.listings.create")
 def create_listing(
-    ctx: Context, tenant_id: TenantId, seller_id: EntityId, title: Text, lane: Text,
-    price: MinorUnits, currency: Currency, description: str | None = None,
+    ctx: Context,
+    tenant_id: TenantId,
+    seller_id: EntityId,
+    title: Text,
+    lane: Text,
+    price: MinorUnits,
+    currency: Currency,
+    description: str | None = None,
 ) -> Any:
     """Create a draft listing (emits listing.created)."""
     return listings.create_listing(
-        ctx, tenant_id, seller_id=seller_id, title=title, lane=lane, price=price,
-        currency=currency, description=description,
+        ctx,
+        tenant_id,
+        seller_id=seller_id,
+        title=title,
+        lane=lane,
+        price=price,
+        currency=currency,
+        description=description,
     )
 
 
@@ -86,8 +98,10 @@ def publish_listing(ctx: Context, tenant_id: TenantId, listing_id: EntityId) -> 
 
 
 @command("marketplace.listings.update")
-def update_listing(ctx: Context, tenant_id: TenantId, listing_id: EntityId, changes: dict[str, Any]) -> Any:
-    """Change title, description, lane, price or currency (emits listing.updated with the changes)."""
+def update_listing(
+    ctx: Context, tenant_id: TenantId, listing_id: EntityId, changes: dict[str, Any]
+) -> Any:
+    """Change title, description, lane, price or currency (emits listing.updated)."""
     return listings.update_listing(ctx, tenant_id, listing_id, changes)
 
 
@@ -99,13 +113,23 @@ def close_listing(ctx: Context, tenant_id: TenantId, listing_id: EntityId, reaso
 
 @command("marketplace.quotes.submit")
 def submit_quote(
-    ctx: Context, tenant_id: TenantId, listing_id: EntityId, buyer_id: EntityId,
-    amount: MinorUnits, currency: Currency, message: str = "",
+    ctx: Context,
+    tenant_id: TenantId,
+    listing_id: EntityId,
+    buyer_id: EntityId,
+    amount: MinorUnits,
+    currency: Currency,
+    message: str = "",
 ) -> Any:
     """A buyer's quote on a published listing (emits quote.submitted)."""
     return quotes.submit_quote(
-        ctx, tenant_id, listing_id=listing_id, buyer_id=buyer_id, amount=amount,
-        currency=currency, message=message,
+        ctx,
+        tenant_id,
+        listing_id=listing_id,
+        buyer_id=buyer_id,
+        amount=amount,
+        currency=currency,
+        message=message,
     )
 
 
@@ -135,19 +159,31 @@ def cancel_order(ctx: Context, tenant_id: TenantId, order_id: EntityId, reason: 
 
 @command("marketplace.disputes.open")
 def open_dispute(
-    ctx: Context, tenant_id: TenantId, order_id: EntityId, opened_by: EntityId, reason: Text,
+    ctx: Context,
+    tenant_id: TenantId,
+    order_id: EntityId,
+    opened_by: EntityId,
+    reason: Text,
     evidence: list[str] | None = None,
 ) -> Any:
     """Open a dispute on a paid or completed order (emits dispute.opened)."""
     return disputes.open_dispute(
-        ctx, tenant_id, order_id=order_id, opened_by=opened_by, reason=reason, evidence=evidence or []
+        ctx,
+        tenant_id,
+        order_id=order_id,
+        opened_by=opened_by,
+        reason=reason,
+        evidence=evidence or [],
     )
 
 
 @command("marketplace.disputes.resolve")
 def resolve_dispute(
-    ctx: Context, tenant_id: TenantId, dispute_id: EntityId,
-    outcome: Literal["refund_buyer", "release_to_seller", "split"], notes: str = "",
+    ctx: Context,
+    tenant_id: TenantId,
+    dispute_id: EntityId,
+    outcome: Literal["refund_buyer", "release_to_seller", "split"],
+    notes: str = "",
 ) -> Any:
     """Resolve an open dispute (emits dispute.resolved)."""
     return disputes.resolve_dispute(ctx, tenant_id, dispute_id, outcome=outcome, notes=notes)
@@ -155,13 +191,23 @@ def resolve_dispute(
 
 @command("marketplace.rfps.broadcast")
 def broadcast_rfp(
-    ctx: Context, tenant_id: TenantId, buyer_id: EntityId, title: Text, requirements: Text,
-    target_lanes: Annotated[list[Text], Field(min_length=1)], deadline: Instant,
+    ctx: Context,
+    tenant_id: TenantId,
+    buyer_id: EntityId,
+    title: Text,
+    requirements: Text,
+    target_lanes: Annotated[list[Text], Field(min_length=1)],
+    deadline: Instant,
     budget: Money | None = None,
 ) -> Any:
-    """Broadcast an RFP to the sellers with published listings in its lanes (emits rfp.broadcast)."""
+    """Broadcast an RFP to sellers with published listings in its lanes (emits rfp.broadcast)."""
     return rfps.broadcast_rfp(
-        ctx, tenant_id, buyer_id=buyer_id, title=title, requirements=requirements,
-        target_lanes=target_lanes, deadline=deadline, budget=budget,
+        ctx,
+        tenant_id,
+        buyer_id=buyer_id,
+        title=title,
+        requirements=requirements,
+        target_lanes=target_lanes,
+        deadline=deadline,
+        budget=budget,
     )
-

@@ -73,11 +73,16 @@ class DeadLetterSender:
         outbound = letter.to_outbound(self.topic)
         logger.warning(
             "dead-lettering %s[%s]@%s (%s): %s",
-            letter.record.topic, letter.record.partition, letter.record.offset,
-            letter.stage, letter.error,
+            letter.record.topic,
+            letter.record.partition,
+            letter.record.offset,
+            letter.stage,
+            letter.error,
         )
         self._pending.append(
-            self.producer.send(outbound.topic, value=outbound.value, key=outbound.key, headers=outbound.headers)
+            self.producer.send(
+                outbound.topic, value=outbound.value, key=outbound.key, headers=outbound.headers
+            )
         )
 
     def flush(self) -> None:

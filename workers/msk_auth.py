@@ -42,10 +42,17 @@ class MskIamTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
 
     def token(self) -> str:
         with self._lock:
-            if self._token is None or self._clock() >= self._expires_at - self.refresh_margin_seconds:
+            if (
+                self._token is None
+                or self._clock() >= self._expires_at - self.refresh_margin_seconds
+            ):
                 self._token, expiry_ms = self._signer(self.region)
                 self._expires_at = expiry_ms / 1000.0
-                logger.info("signed a new MSK IAM token for %s, valid until %.0f", self.region, self._expires_at)
+                logger.info(
+                    "signed a new MSK IAM token for %s, valid until %.0f",
+                    self.region,
+                    self._expires_at,
+                )
             return self._token
 
     def extensions(self) -> dict[str, str]:

@@ -23,7 +23,9 @@ def shared_producer() -> KafkaProducer:
 
 @lru_cache(maxsize=1)
 def shared_redis() -> redis.Redis:
-    return redis.Redis.from_url(current_settings().redis_url, socket_timeout=5, socket_connect_timeout=5)
+    return redis.Redis.from_url(
+        current_settings().redis_url, socket_timeout=5, socket_connect_timeout=5
+    )
 
 
 def send_dead_letter(letter: dead_letter.DeadLetter) -> None:
@@ -32,7 +34,9 @@ def send_dead_letter(letter: dead_letter.DeadLetter) -> None:
     if not settings.kafka_enabled:
         logger.error(
             "dead letter (KAFKA_ENABLED=false, not published) from %s: %s; event: %s",
-            letter.stage, letter.error, json.dumps((letter.record.value or b"").decode("utf-8", "replace")),
+            letter.stage,
+            letter.error,
+            json.dumps((letter.record.value or b"").decode("utf-8", "replace")),
         )
         return
     sender = dead_letter.DeadLetterSender(shared_producer(), settings.kafka_dlq_topic)

@@ -50,7 +50,11 @@ def sweep(self: MarketplaceTask) -> int:
     with transaction() as ctx:
         stale = outbox.pending_count(ctx.session, older_than=older_than)
     if stale:
-        logger.warning("%d outbox rows pending for over %ss; publishing", stale, current_settings().outbox_stale_seconds)
+        logger.warning(
+            "%d outbox rows pending for over %ss; publishing",
+            stale,
+            current_settings().outbox_stale_seconds,
+        )
         request_publish()
     return stale
 
@@ -60,7 +64,9 @@ def publish_pending() -> int:
     redis.set(constants.PUBLISHER_DIRTY_KEY, 1)
     published = 0
     while True:
-        lock = redis.lock(constants.PUBLISHER_LOCK_KEY, timeout=constants.PUBLISHER_LOCK_TTL_SECONDS)
+        lock = redis.lock(
+            constants.PUBLISHER_LOCK_KEY, timeout=constants.PUBLISHER_LOCK_TTL_SECONDS
+        )
         if not lock.acquire(blocking=False):
             return published  # the holder sees the dirty flag after it releases
         try:
@@ -96,7 +102,9 @@ def _send(rows: list[outbox.OutboxMessage]) -> None:
     futures = []
     for row in rows:
         record = envelope.to_record(envelope.from_stored(row.envelope))
-        futures.append(producer.send(record.topic, value=record.value, key=record.key, headers=record.headers))
+        futures.append(
+            producer.send(record.topic, value=record.value, key=record.key, headers=record.headers)
+        )
     producer.flush(timeout=SEND_TIMEOUT_SECONDS)
     for future in futures:
         future.get(timeout=SEND_TIMEOUT_SECONDS)

@@ -37,25 +37,55 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
     )
 
-    kafka_enabled: bool = Field(False, description="Publish to Kafka; when false, events are skipped silently.")
-    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
-    kafka_security_protocol: SecurityProtocol = Field(SecurityProtocol.PLAINTEXT, description="PLAINTEXT, SSL or SASL_SSL.")
-    kafka_sasl_mechanism: SaslMechanism | None = Field(None, description="OAUTHBEARER for MSK IAM (with SASL_SSL).")
-    aws_region: str = Field("us-east-1", description="Region used to sign MSK IAM tokens.")
-    kafka_consumer_group: str = Field("marketplace-svc", min_length=1, description="The bridge's consumer group.")
-    kafka_dlq_topic: str = Field("eventzr.marketplace.dlq.v1", min_length=1, description="Dead-letter topic.")
-    kafka_topic_partitions: int = Field(3, ge=1, le=1000, description="Partitions for `marketplace topics create`.")
-    kafka_topic_replication: int = Field(1, ge=1, le=10, description="Replication factor for `marketplace topics create`.")
-    kafka_max_record_bytes: int = Field(ONE_MIB, ge=1024, description="Largest inbound record accepted, in bytes.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker.")
-    database_url: str = Field("sqlite:///marketplace.db", description="SQLAlchemy URL; SQLite file by default.")
-    event_source: str = Field("marketplace-svc", min_length=1, description="CloudEvents `source` of what we publish.")
-    task_max_retries: int = Field(8, ge=0, le=100, description="Attempts of a transient failure before the dead letter.")
-    task_max_age_seconds: int = Field(3600, ge=1, description="Age after which a retried task is dead-lettered.")
-    broker_visibility_timeout_seconds: int = Field(
-        7200, ge=10, description="Unacknowledged tasks (a killed worker's) are redelivered after this."
+    kafka_enabled: bool = Field(
+        False, description="Publish to Kafka; when false, events are skipped silently."
     )
-    outbox_stale_seconds: int = Field(60, ge=1, description="Pending outbox rows older than this are re-enqueued by beat.")
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list."
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        SecurityProtocol.PLAINTEXT, description="PLAINTEXT, SSL or SASL_SSL."
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        None, description="OAUTHBEARER for MSK IAM (with SASL_SSL)."
+    )
+    aws_region: str = Field("us-east-1", description="Region used to sign MSK IAM tokens.")
+    kafka_consumer_group: str = Field(
+        "marketplace-svc", min_length=1, description="The bridge's consumer group."
+    )
+    kafka_dlq_topic: str = Field(
+        "eventzr.marketplace.dlq.v1", min_length=1, description="Dead-letter topic."
+    )
+    kafka_topic_partitions: int = Field(
+        3, ge=1, le=1000, description="Partitions for `marketplace topics create`."
+    )
+    kafka_topic_replication: int = Field(
+        1, ge=1, le=10, description="Replication factor for `marketplace topics create`."
+    )
+    kafka_max_record_bytes: int = Field(
+        ONE_MIB, ge=1024, description="Largest inbound record accepted, in bytes."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker.")
+    database_url: str = Field(
+        "sqlite:///marketplace.db", description="SQLAlchemy URL; SQLite file by default."
+    )
+    event_source: str = Field(
+        "marketplace-svc", min_length=1, description="CloudEvents `source` of what we publish."
+    )
+    task_max_retries: int = Field(
+        8, ge=0, le=100, description="Attempts of a transient failure before the dead letter."
+    )
+    task_max_age_seconds: int = Field(
+        3600, ge=1, description="Age after which a retried task is dead-lettered."
+    )
+    broker_visibility_timeout_seconds: int = Field(
+        7200,
+        ge=10,
+        description="Unacknowledged tasks (a killed worker's) are redelivered after this.",
+    )
+    outbox_stale_seconds: int = Field(
+        60, ge=1, description="Pending outbox rows older than this are re-enqueued by beat."
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

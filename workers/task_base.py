@@ -46,7 +46,8 @@ class MarketplaceTask(Task):  # type: ignore[misc]
             if retry_policy.is_retryable(error):
                 settings = current_settings()
                 if not retry_policy.exhausted(
-                    attempt + 1, age,
+                    attempt + 1,
+                    age,
                     max_attempts=settings.task_max_retries + 1,
                     max_age_seconds=settings.task_max_age_seconds,
                 ):
@@ -68,7 +69,10 @@ class MarketplaceTask(Task):  # type: ignore[misc]
             attempt, visibility_timeout=current_settings().broker_visibility_timeout_seconds
         )
         logger.info("attempt %d failed, retrying in %.1fs: %r", attempt + 1, countdown, error)
-        headers = {**(self.request.headers or {}), constants.HEADER_FIRST_ATTEMPT_AT: first_attempt_at}
+        headers = {
+            **(self.request.headers or {}),
+            constants.HEADER_FIRST_ATTEMPT_AT: first_attempt_at,
+        }
         return self.retry(exc=error, countdown=countdown, headers=headers, throw=False)  # type: ignore[no-any-return]
 
     def _header(self, name: str) -> Any:
@@ -80,8 +84,12 @@ class MarketplaceTask(Task):  # type: ignore[misc]
 def _enter_event_context(task: Task, **_: Any) -> None:
     request = task.request
     headers = request.headers or {}
-    event_id = headers.get(constants.HEADER_EVENT_ID) or getattr(request, constants.HEADER_EVENT_ID, None)
-    tenant = headers.get(constants.HEADER_TENANT_ID) or getattr(request, constants.HEADER_TENANT_ID, None)
+    event_id = headers.get(constants.HEADER_EVENT_ID) or getattr(
+        request, constants.HEADER_EVENT_ID, None
+    )
+    tenant = headers.get(constants.HEADER_TENANT_ID) or getattr(
+        request, constants.HEADER_TENANT_ID, None
+    )
     if tenant is None and isinstance(request.kwargs, dict):
         tenant = request.kwargs.get("tenant_id")
     manager = log_context.event_context(event_id or request.id, tenant)

@@ -53,4 +53,6 @@ class TaskSender:
                     )
         except (OperationalError, KombuError, RedisError, OSError) as error:
             self.app.pool.force_close_all()
-            raise BrokerUnavailable(f"the Celery broker did not accept {len(events)} tasks: {error!r}") from error
+            raise BrokerUnavailable(
+                f"the Celery broker did not accept {len(events)} tasks: {error!r}"
+            ) from error

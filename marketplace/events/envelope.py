@@ -150,7 +150,9 @@ def from_record(
 ) -> InboundEvent:
     """Decode a consumed record (structured or binary) and check it against the catalog."""
     if record.size > max_bytes:
-        raise EnvelopeError([f"record is {record.size} bytes, over the {max_bytes}-byte limit"], record)
+        raise EnvelopeError(
+            [f"record is {record.size} bytes, over the {max_bytes}-byte limit"], record
+        )
     if record.value is None:
         raise EnvelopeError(["record has no value (a tombstone is not an event)"], record)
     checker = _Checker(accepted, record.topic)
@@ -167,7 +169,9 @@ def from_record(
     return checker.result(record)
 
 
-def from_dict(envelope: dict[str, Any], *, accepted: tuple[topics.Topic, ...] = topics.CONSUMED) -> InboundEvent:
+def from_dict(
+    envelope: dict[str, Any], *, accepted: tuple[topics.Topic, ...] = topics.CONSUMED
+) -> InboundEvent:
     """Decode a structured-mode object (a task's argument, possibly typed in by an operator)."""
     checker = _Checker(accepted, topic_name=None)
     try:
@@ -243,7 +247,9 @@ class _Checker:
                 self.problems.append(f"type: {event_type!r} is not in the topic catalog")
             else:
                 expected = ", ".join(sorted(self.accepted))
-                self.problems.append(f"type: {event_type!r} is not accepted here (expected {expected})")
+                self.problems.append(
+                    f"type: {event_type!r} is not accepted here (expected {expected})"
+                )
         elif self.topic_name is not None and self.topic_name != event_type:
             self.problems.append(f"type: {event_type!r} does not match topic {self.topic_name!r}")
         return topic
@@ -294,5 +300,7 @@ def _sdk_problems(error: CloudEventValidationError, already: list[str]) -> list[
     for attribute, errors in error.errors.items():
         if attribute in covered:
             continue
-        found += [f"{attribute}: {item}" for item in errors if isinstance(item, BaseCloudEventException)]
+        found += [
+            f"{attribute}: {item}" for item in errors if isinstance(item, BaseCloudEventException)
+        ]
     return found

@@ -1,4 +1,4 @@
-"""What the marketplace publishes: one model per producer topic, as the spec's payload column says."""
+"""What the marketplace publishes: one model per producer topic, per the spec's payload column."""
 
 from __future__ import annotations
 

@@ -59,6 +59,7 @@ MinorUnits = Annotated[StrictInt, Field(ge=0)]
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 """Ids are opaque strings: the producing services choose their own formats."""
 
+
 def _tenant(value: str) -> str:
     return str(uuid.UUID(value))
 

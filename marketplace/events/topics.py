@@ -39,44 +39,76 @@ def _consumed(name: str, service: str, payload: type[Payload], description: str)
     return Topic(f"eventzr.{name}.v1", Direction.CONSUMED, description, payload, None, service)
 
 
-LISTING_CREATED = _produced("listing.created", "listing", outbound.ListingCreated,
-                            "A new marketplace listing is created")
-LISTING_PUBLISHED = _produced("listing.published", "listing", outbound.ListingPublished,
-                              "A listing transitions to published")
-LISTING_UPDATED = _produced("listing.updated", "listing", outbound.ListingUpdated,
-                            "Listing details are modified (partial)")
-LISTING_CLOSED = _produced("listing.closed", "listing", outbound.ListingClosed,
-                           "A listing is closed or deactivated")
-QUOTE_SUBMITTED = _produced("quote.submitted", "quote", outbound.QuoteSubmitted,
-                            "A buyer submits a quote on a listing")
-QUOTE_ACCEPTED = _produced("quote.accepted", "quote", outbound.QuoteAccepted,
-                           "A seller accepts a quote")
-ORDER_CREATED = _produced("order.created", "order", outbound.OrderCreated,
-                          "An order is created from an accepted quote")
-ORDER_COMPLETED = _produced("order.completed", "order", outbound.OrderCompleted,
-                            "An order is marked completed")
-ORDER_CANCELLED = _produced("order.cancelled", "order", outbound.OrderCancelled,
-                            "An order is cancelled")
-DISPUTE_OPENED = _produced("dispute.opened", "dispute", outbound.DisputeOpened,
-                           "A dispute is opened on an order")
-DISPUTE_RESOLVED = _produced("dispute.resolved", "dispute", outbound.DisputeResolved,
-                             "An admin resolves a dispute")
-RFP_BROADCAST = _produced("rfp.broadcast", "rfp", outbound.RfpBroadcast,
-                          "An RFP is broadcast to matching sellers")
+LISTING_CREATED = _produced(
+    "listing.created", "listing", outbound.ListingCreated, "A new marketplace listing is created"
+)
+LISTING_PUBLISHED = _produced(
+    "listing.published", "listing", outbound.ListingPublished, "A listing transitions to published"
+)
+LISTING_UPDATED = _produced(
+    "listing.updated", "listing", outbound.ListingUpdated, "Listing details are modified (partial)"
+)
+LISTING_CLOSED = _produced(
+    "listing.closed", "listing", outbound.ListingClosed, "A listing is closed or deactivated"
+)
+QUOTE_SUBMITTED = _produced(
+    "quote.submitted", "quote", outbound.QuoteSubmitted, "A buyer submits a quote on a listing"
+)
+QUOTE_ACCEPTED = _produced(
+    "quote.accepted", "quote", outbound.QuoteAccepted, "A seller accepts a quote"
+)
+ORDER_CREATED = _produced(
+    "order.created", "order", outbound.OrderCreated, "An order is created from an accepted quote"
+)
+ORDER_COMPLETED = _produced(
+    "order.completed", "order", outbound.OrderCompleted, "An order is marked completed"
+)
+ORDER_CANCELLED = _produced(
+    "order.cancelled", "order", outbound.OrderCancelled, "An order is cancelled"
+)
+DISPUTE_OPENED = _produced(
+    "dispute.opened", "dispute", outbound.DisputeOpened, "A dispute is opened on an order"
+)
+DISPUTE_RESOLVED = _produced(
+    "dispute.resolved", "dispute", outbound.DisputeResolved, "An admin resolves a dispute"
+)
+RFP_BROADCAST = _produced(
+    "rfp.broadcast", "rfp", outbound.RfpBroadcast, "An RFP is broadcast to matching sellers"
+)
 
-EVENT_CREATED = _consumed("event.created", "event-svc", inbound.EventCreated,
-                          "Auto-create marketplace context (exhibitor slots, sponsorships)")
-REVIEW_CREATED = _consumed("reviews.review.created", "reviews-svc", inbound.ReviewCreated,
-                           "Update seller ratings and listing quality scores")
-PAYMENT_COMPLETED = _consumed("wallet.payment.completed", "wallet-svc", inbound.PaymentCompleted,
-                              "Transition orders to paid")
-ESCROW_RELEASED = _consumed("wallet.escrow.released", "wallet-svc", inbound.EscrowReleased,
-                            "Complete seller payouts on order delivery")
-SUBSCRIPTION_CHANGED = _consumed("subscriptions.subscription.changed", "subscriptions-svc",
-                                 inbound.SubscriptionChanged,
-                                 "Update seller tier entitlements and listing limits")
-PROFILE_UPDATED = _consumed("user.profile.updated", "user-svc", inbound.ProfileUpdated,
-                            "Sync seller display info across listings")
+EVENT_CREATED = _consumed(
+    "event.created",
+    "event-svc",
+    inbound.EventCreated,
+    "Auto-create marketplace context (exhibitor slots, sponsorships)",
+)
+REVIEW_CREATED = _consumed(
+    "reviews.review.created",
+    "reviews-svc",
+    inbound.ReviewCreated,
+    "Update seller ratings and listing quality scores",
+)
+PAYMENT_COMPLETED = _consumed(
+    "wallet.payment.completed", "wallet-svc", inbound.PaymentCompleted, "Transition orders to paid"
+)
+ESCROW_RELEASED = _consumed(
+    "wallet.escrow.released",
+    "wallet-svc",
+    inbound.EscrowReleased,
+    "Complete seller payouts on order delivery",
+)
+SUBSCRIPTION_CHANGED = _consumed(
+    "subscriptions.subscription.changed",
+    "subscriptions-svc",
+    inbound.SubscriptionChanged,
+    "Update seller tier entitlements and listing limits",
+)
+PROFILE_UPDATED = _consumed(
+    "user.profile.updated",
+    "user-svc",
+    inbound.ProfileUpdated,
+    "Sync seller display info across listings",
+)
 
 ALL: tuple[Topic, ...] = (
     LISTING_CREATED, LISTING_PUBLISHED, LISTING_UPDATED, LISTING_CLOSED,
@@ -105,16 +137,18 @@ def verify(topics: Iterable[Topic], payload_modules: Iterable[object]) -> None:
     names = [topic.name for topic in topics]
     problems += [f"topic {name} is listed twice" for name in set(names) if names.count(name) > 1]
     models = [topic.payload for topic in topics]
-    problems += [f"{m.__name__} is the payload of two topics" for m in set(models) if models.count(m) > 1]
+    problems += [
+        f"{m.__name__} is the payload of two topics" for m in set(models) if models.count(m) > 1
+    ]
     for topic in topics:
         if (topic.direction is Direction.PRODUCED) != bool(topic.subject_prefix):
             problems.append(f"{topic.name}: only produced topics have a subject prefix")
     for module in payload_modules:
         for name, value in vars(module).items():
             is_model = isinstance(value, type) and issubclass(value, Payload)
-            if is_model and value.__module__ == module.__name__ and value not in models:  # type: ignore[attr-defined]
-                if not _is_nested(value, models):
-                    problems.append(f"{name} in {module.__name__} is no topic's payload")  # type: ignore[attr-defined]
+            own = is_model and value.__module__ == module.__name__  # type: ignore[attr-defined]
+            if own and value not in models and not _is_nested(value, models):
+                problems.append(f"{name} in {module.__name__} is no topic's payload")  # type: ignore[attr-defined]
     if problems:
         raise CatalogError("topic catalog: " + "; ".join(sorted(problems)))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from celery import Celery
@@ -84,17 +83,6 @@ def db(pipeline_database: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def call(client: Celery, name: str, timeout: float = 30.0, **kwargs: Any) -> Any:
-    """Send a task by name and wait for its result (the entity as a dict)."""
-    return client.send_task(name, kwargs=kwargs, queue=_queue_of(name)).get(timeout=timeout)
-
-
-def _queue_of(name: str) -> str:
-    from workers import constants
-
-    return constants.INBOUND_QUEUE if name in constants.INBOUND_TASKS.values() else constants.COMMANDS_QUEUE
-
-
 def _create_topics(system: System) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -110,4 +98,6 @@ def _report_logs(system: System, log_dir: Path) -> None:
     for process in (system.bridge, system.worker):
         text = process.log()
         if "Traceback" in text:
-            print(f"\n--- {process.name} log ({process.log_path}) had tracebacks ---\n{text[-4000:]}")
+            print(
+                f"\n--- {process.name} log ({process.log_path}) had tracebacks ---\n{text[-4000:]}"
+            )

@@ -31,7 +31,9 @@ BOOTSTRAP = "127.0.0.1:9092"
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1, what: str = "") -> T:
+def wait_for(
+    condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
@@ -56,7 +58,9 @@ def start_group_at_end(group: str, topic_names: Iterable[str]) -> None:
     """Commit the current end of every partition for `group`, so the bridge starts at "now"."""
     consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
     partitions = [
-        TopicPartition(name, p) for name in topic_names for p in consumer.partitions_for_topic(name) or ()
+        TopicPartition(name, p)
+        for name in topic_names
+        for p in consumer.partitions_for_topic(name) or ()
     ]
     ends = consumer.end_offsets(partitions)
     consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in ends.items()})
@@ -72,10 +76,15 @@ class Process:
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
-        log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def signal(self, signum: int) -> None:
@@ -105,7 +114,9 @@ class Process:
 class System:
     """Environment, processes and probes of one session's pipeline."""
 
-    def __init__(self, database_url: str, redis_url: str, log_dir: Path, *, kafka_enabled: bool = True) -> None:
+    def __init__(
+        self, database_url: str, redis_url: str, log_dir: Path, *, kafka_enabled: bool = True
+    ) -> None:
         run_id = uuid.uuid4().hex[:8]
         self.group = f"marketplace-it-{run_id}"
         self.dlq_topic = f"eventzr.marketplace.dlq.it-{run_id}"
@@ -125,10 +136,25 @@ class System:
         self.bridge = Process("bridge", [str(BIN / "marketplace"), "bridge"], self.env, log_dir)
         self.worker = Process(
             "worker",
-            [str(BIN / "celery"), "-A", "workers", "worker", "--queues", "inbound,commands,publish",
-             "--concurrency", "2", "--loglevel", "INFO", "--without-heartbeat", "--without-gossip",
-             "--without-mingle", "--hostname", f"it-{run_id}@%h"],
-            self.env, log_dir,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "workers",
+                "worker",
+                "--queues",
+                "inbound,commands,publish",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"it-{run_id}@%h",
+            ],
+            self.env,
+            log_dir,
         )
         self.producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
         self.redis = redis.Redis.from_url(redis_url)
@@ -136,17 +162,24 @@ class System:
     # -- writing inbound events the way another service would ------------------------------
     def produce_structured(self, envelope: dict[str, Any]) -> None:
         self.producer.send(
-            envelope["type"], value=json.dumps(envelope).encode(), key=envelope["tenantid"].encode(),
+            envelope["type"],
+            value=json.dumps(envelope).encode(),
+            key=envelope["tenantid"].encode(),
             headers=[("content-type", b"application/cloudevents+json")],
         ).get(10)
 
     def produce_binary(self, envelope: dict[str, Any]) -> None:
-        headers = [(f"ce_{name}", str(value).encode()) for name, value in envelope.items()
-                   if name not in ("data", "datacontenttype")]
+        headers = [
+            (f"ce_{name}", str(value).encode())
+            for name, value in envelope.items()
+            if name not in ("data", "datacontenttype")
+        ]
         headers.append(("content-type", b"application/json"))
         self.producer.send(
-            envelope["type"], value=json.dumps(envelope["data"]).encode(),
-            key=envelope["tenantid"].encode(), headers=headers,
+            envelope["type"],
+            value=json.dumps(envelope["data"]).encode(),
+            key=envelope["tenantid"].encode(),
+            headers=headers,
         ).get(10)
 
     def produce_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
@@ -174,7 +207,9 @@ class TopicReader:
             self.consumer.position(tp)  # resolve "end" now, before anything is produced
         self.records: list[Any] = []
 
-    def read(self, predicate: Callable[[Any], bool], *, count: int = 1, timeout: float = 30.0) -> list[Any]:
+    def read(
+        self, predicate: Callable[[Any], bool], *, count: int = 1, timeout: float = 30.0
+    ) -> list[Any]:
         """Wait until `count` records match; returns the matches (all of them, in arrival order)."""
         deadline = time.monotonic() + timeout
         while True:

@@ -20,9 +20,13 @@ TENANT = "00000000-0000-0000-0000-000000000001"
 
 def payment_event(payment_id: str = "pay-1", *, order_id: str = "order-1") -> dict[str, Any]:
     return {
-        "specversion": "1.0", "id": str(uuid.uuid4()), "source": "wallet-svc",
-        "type": topics.PAYMENT_COMPLETED.name, "time": "2026-03-02T12:00:00.000Z",
-        "datacontenttype": "application/json", "tenantid": TENANT,
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "wallet-svc",
+        "type": topics.PAYMENT_COMPLETED.name,
+        "time": "2026-03-02T12:00:00.000Z",
+        "datacontenttype": "application/json",
+        "tenantid": TENANT,
         "data": {"id": payment_id, "orderId": order_id, "amount": 5000, "currency": "USD"},
     }
 

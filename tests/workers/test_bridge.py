@@ -19,7 +19,9 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bridge_module, "BACKOFF_MAX_SECONDS", 0.001)
 
 
-def make_bridge(sender: FakeSender | None = None) -> tuple[Bridge, FakeConsumer, FakeSender, FakeDeadLetters]:
+def make_bridge(
+    sender: FakeSender | None = None,
+) -> tuple[Bridge, FakeConsumer, FakeSender, FakeDeadLetters]:
     consumer, sender = FakeConsumer(), sender or FakeSender()
     dead_letters = FakeDeadLetters([])
     bridge = Bridge(consumer, sender, dead_letters, max_record_bytes=1 << 20)  # type: ignore[arg-type]
@@ -52,7 +54,10 @@ def test_while_redis_is_down_nothing_is_committed_and_the_partitions_are_paused(
     bridge, consumer, sender, _ = make_bridge(FakeSender(failures=3))
     seen_paused: list[bool] = []
     original_poll = consumer.poll
-    consumer.poll = lambda **kw: (seen_paused.append(PARTITION in consumer.paused), original_poll(**kw))[1]  # type: ignore[method-assign]
+    consumer.poll = lambda **kw: (
+        seen_paused.append(PARTITION in consumer.paused),
+        original_poll(**kw),
+    )[1]  # type: ignore[method-assign]
 
     bridge.handle({PARTITION: [record(5, payment_event())]})
 

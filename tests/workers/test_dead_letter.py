@@ -6,8 +6,14 @@ from workers.dead_letter import DeadLetter, for_task
 
 
 def test_a_dead_letter_keeps_the_original_bytes_and_says_where_and_why() -> None:
-    raw = RawRecord("eventzr.wallet.payment.completed.v1", b"\xff garbage", b"tenant-key",
-                    (("trace", b"abc"),), partition=2, offset=41)
+    raw = RawRecord(
+        "eventzr.wallet.payment.completed.v1",
+        b"\xff garbage",
+        b"tenant-key",
+        (("trace", b"abc"),),
+        partition=2,
+        offset=41,
+    )
     error = EnvelopeError(["value is not UTF-8 text"], raw)
 
     out = DeadLetter(raw, error, "bridge", datetime(2026, 3, 2, 12, tzinfo=UTC)).to_outbound("dlq")
@@ -24,8 +30,13 @@ def test_a_dead_letter_keeps_the_original_bytes_and_says_where_and_why() -> None
 
 
 def test_a_task_dead_letter_carries_the_cloudevent_it_was_given() -> None:
-    event = {"specversion": "1.0", "id": "e-1", "type": "eventzr.wallet.payment.completed.v1",
-             "tenantid": "00000000-0000-0000-0000-000000000001", "data": {"id": "p"}}
+    event = {
+        "specversion": "1.0",
+        "id": "e-1",
+        "type": "eventzr.wallet.payment.completed.v1",
+        "tenantid": "00000000-0000-0000-0000-000000000001",
+        "data": {"id": "p"},
+    }
 
     letter = for_task(event, ValueError("amount mismatch"), "marketplace.orders.mark_paid")
     out = letter.to_outbound("dlq")

@@ -27,7 +27,9 @@ def test_failures_are_sorted_by_type(error: BaseException, retryable: bool) -> N
     assert retry_policy.is_retryable(error) is retryable
 
 
-def test_backoff_grows_exponentially_within_jitter_and_is_capped_below_the_visibility_timeout() -> None:
+def test_backoff_grows_exponentially_within_jitter_and_is_capped_below_the_visibility_timeout() -> (
+    None
+):
     rng = random.Random(7)
     delays = [retry_policy.backoff_seconds(n, visibility_timeout=7200, rng=rng) for n in range(12)]
 
