@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +18,15 @@ from tests import services
 from tests.integration.system import (
     System,
     TopicReader,
+    drop_database,
     fresh_database,
     outbound_topic_names,
     start_group_at_end,
     wait_for,
 )
 
-PIPELINE_REDIS_URL = "redis://127.0.0.1:6379/15"
+# Redis database of this session's broker; sessions that run at the same time pick different ones.
+PIPELINE_REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('IT_REDIS_DB', '15')}"
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +36,13 @@ def real_services() -> None:
 
 
 @pytest.fixture(scope="session")
-def pipeline_database(real_services: None) -> str:
-    url = fresh_database(services.POSTGRES_TEST_URL, "marketplace_pipeline")
+def pipeline_database(real_services: None) -> Iterator[str]:
+    """A database of this session's own, dropped at the end."""
+    name = f"marketplace_it_{uuid.uuid4().hex[:8]}"
+    url = fresh_database(services.POSTGRES_TEST_URL, name)
     upgrade(url)
-    return url
+    yield url
+    drop_database(services.POSTGRES_TEST_URL, name)
 
 
 @pytest.fixture(scope="session")
