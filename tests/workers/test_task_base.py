@@ -1,0 +1,135 @@
+"""The failure policy every task runs under, on a task whose retry and dead letter are recorded."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from celery.exceptions import Retry
+
+from marketplace.errors import PermanentError, TransientError
+from workers import constants
+from workers.celery_app import app
+from workers.settings import current_settings
+from workers.task_base import GaveUp, MarketplaceTask
+
+
+class RecordingTask(MarketplaceTask):  # type: ignore[misc]
+    name = "tests.recording"
+    retried: list[dict[str, Any]]
+
+    def retry(self, **options: Any) -> Retry:  # type: ignore[override]
+        self.retried.append(options)
+        return Retry("retry", when=options.get("countdown"))
+
+
+@pytest.fixture
+def task() -> RecordingTask:
+    instance = RecordingTask()
+    instance.bind(app)
+    instance.retried = []
+    return instance
+
+
+def run(
+    task: RecordingTask,
+    error: BaseException,
+    *,
+    retries: int = 0,
+    headers: dict[str, Any] | None = None,
+    dead_letter: Any = None,
+) -> list[BaseException]:
+    letters: list[BaseException] = []
+
+    def fail() -> None:
+        raise error
+
+    task.push_request(retries=retries, headers=headers or {})
+    try:
+        task.run_guarded(fail, on_permanent=dead_letter or letters.append)
+    finally:
+        task.pop_request()
+    return letters
+
+
+def test_a_transient_failure_is_retried_with_a_countdown_and_its_first_attempt_time(
+    task: RecordingTask,
+) -> None:
+    with pytest.raises(Retry):
+        run(task, TransientError("order not known yet"))
+
+    (options,) = task.retried
+    assert 0 < options["countdown"] <= constants.RETRY_BASE_SECONDS
+    assert options["headers"][constants.HEADER_FIRST_ATTEMPT_AT] == pytest.approx(
+        time.time(), abs=5
+    )
+
+
+def test_a_permanent_failure_is_dead_lettered_once_and_not_retried(task: RecordingTask) -> None:
+    error = PermanentError("order o-1 is cancelled; cannot mark paid")
+
+    with pytest.raises(PermanentError):
+        run(task, error)
+
+    assert task.retried == []
+
+
+def test_the_dead_letter_receives_the_permanent_error(task: RecordingTask) -> None:
+    letters: list[BaseException] = []
+    error = PermanentError("amount mismatch")
+
+    with pytest.raises(PermanentError):
+        run(task, error, dead_letter=letters.append)
+
+    assert letters == [error]
+
+
+def test_a_transient_failure_that_ran_out_of_attempts_is_dead_lettered(task: RecordingTask) -> None:
+    letters: list[BaseException] = []
+
+    with pytest.raises(GaveUp, match="gave up after"):
+        run(
+            task,
+            TransientError("still unknown"),
+            retries=current_settings().task_max_retries,
+            dead_letter=letters.append,
+        )
+
+    assert task.retried == [] and isinstance(letters[0], GaveUp)
+
+
+def test_a_transient_failure_that_ran_out_of_time_is_dead_lettered(task: RecordingTask) -> None:
+    old = time.time() - current_settings().task_max_age_seconds - 1
+    letters: list[BaseException] = []
+
+    with pytest.raises(GaveUp):
+        run(
+            task,
+            TransientError("still unknown"),
+            headers={constants.HEADER_FIRST_ATTEMPT_AT: old},
+            dead_letter=letters.append,
+        )
+
+    assert len(letters) == 1
+
+
+def test_an_unexpected_error_is_dead_lettered_rather_than_lost(task: RecordingTask) -> None:
+    letters: list[BaseException] = []
+
+    with pytest.raises(GaveUp, match="unexpected KeyError"):
+        run(task, KeyError("bug"), dead_letter=letters.append)
+
+    assert len(letters) == 1
+
+
+def test_when_the_dead_letter_cannot_be_stored_the_task_is_retried_not_dropped(
+    task: RecordingTask,
+) -> None:
+    def kafka_down(error: BaseException) -> None:
+        raise ConnectionError("kafka unreachable")
+
+    with pytest.raises(Retry):
+        run(task, PermanentError("bad"), dead_letter=kafka_down)
+
+    assert len(task.retried) == 1
