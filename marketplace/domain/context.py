@@ -1,0 +1,66 @@
+"""What every operation receives: the caller's session, the event source and a clock.
+
+The caller owns the transaction (`with session.begin(): op(ctx, ...)`); operations only
+flush. Events are recorded through `Context.record`, which writes them to the outbox in that
+same transaction, so an event exists exactly when the change that caused it was committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from marketplace.domain.models import OutboxMessage, OutboxStatus
+from marketplace.events import envelope, topics
+from marketplace.events.schema import Payload
+
+logger = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """Now in UTC at millisecond precision, the precision of the events' `time`."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True)
+class Context:
+    session: Session
+    source: str
+    """The CloudEvents `source` of what we publish, e.g. `marketplace-svc`."""
+    clock: Callable[[], datetime] = field(default=utc_now)
+    """Aware datetimes; tests pin it so two runs produce identical rows and events."""
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def record(
+        self, topic: topics.Topic, *, tenant_id: str, entity_id: str, payload: Payload
+    ) -> OutboxMessage:
+        """Add the complete CloudEvent for `topic` to the outbox of the current transaction."""
+        now = self.now()
+        event = envelope.new_event(
+            topic,
+            tenant_id=tenant_id,
+            entity_id=entity_id,
+            payload=payload,
+            source=self.source,
+            time=now,
+        )
+        cloudevent = envelope.to_dict(event)
+        message = OutboxMessage(
+            event_id=cloudevent["id"],
+            tenant_id=tenant_id,
+            topic=topic.name,
+            envelope=cloudevent,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            created_at=now,
+        )
+        self.session.add(message)
+        logger.debug("recorded %s %s for %s", topic.name, cloudevent["id"], cloudevent["subject"])
+        return message

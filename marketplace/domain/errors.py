@@ -1,0 +1,77 @@
+"""Domain failures, sorted into the transient and permanent branches the workers act on.
+
+A message always names the entity, its id, its state and the attempted action, so a
+dead-lettered event explains itself: `order o-1 is cancelled; cannot mark paid`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from marketplace.errors import MarketplaceError, PermanentError, TransientError
+
+
+class DomainError(MarketplaceError):
+    """A rule of the marketplace refused an operation."""
+
+    def __init__(self, message: str, *, entity: str, entity_id: str | None, action: str) -> None:
+        super().__init__(message)
+        self.entity = entity
+        self.entity_id = entity_id
+        self.action = action
+
+
+class IllegalTransition(DomainError, PermanentError):
+    """The entity's state does not allow the action; the same request can never succeed."""
+
+    def __init__(
+        self, entity: str, entity_id: str, state: str, action: str, reason: str | None = None
+    ) -> None:
+        message = f"{entity} {entity_id} is {state}; cannot {action}"
+        super().__init__(
+            f"{message}: {reason}" if reason else message,
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+        )
+        self.state = state
+
+
+class InvalidInput(DomainError, PermanentError, ValueError):
+    """The request itself is wrong; `problems` names every bad field at once."""
+
+    def __init__(
+        self, entity: str, entity_id: str | None, action: str, problems: Iterable[str]
+    ) -> None:
+        self.problems = list(problems)
+        subject = f"{entity} {entity_id}" if entity_id else entity
+        super().__init__(
+            f"{subject}: cannot {action}: " + "; ".join(self.problems),
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+        )
+
+
+class NotFound(DomainError, PermanentError):
+    """A command names an entity that does not exist (in this tenant)."""
+
+    def __init__(self, entity: str, entity_id: str, action: str) -> None:
+        super().__init__(
+            f"{entity} {entity_id} does not exist; cannot {action}",
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+        )
+
+
+class NotYetKnown(DomainError, TransientError):
+    """An inbound event arrived before what it depends on; retrying later will succeed."""
+
+    def __init__(self, entity: str, entity_id: str, action: str, reason: str) -> None:
+        super().__init__(
+            f"{entity} {entity_id} {reason}; cannot {action} yet",
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+        )

@@ -1,0 +1,40 @@
+"""The outbox: CloudEvents committed with the change that caused them, waiting to be sent."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.domain.models.base import TENANT, Base
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+
+
+class OutboxMessage(Base):
+    """`envelope` is the complete structured-mode CloudEvent, ready to send as it is.
+
+    The autoincrement id is the publishing order: within a tenant, rows are sent by id.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index(None, "status", "id"), Index(None, "tenant_id", "id"))
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    tenant_id: Mapped[str] = mapped_column(TENANT)
+    topic: Mapped[str] = mapped_column(String(200))
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,93 @@
+"""Claiming outbox rows for a publisher, and settling them as sent or skipped.
+
+A publisher runs, in one transaction: `claim_pending` -> send -> `mark_sent` (or
+`mark_skipped` where Kafka is disabled) -> commit. Rows are locked with
+`FOR UPDATE SKIP LOCKED`, so concurrent publishers on PostgreSQL claim disjoint rows. Within a
+tenant rows are claimed strictly in id order: a publisher keeps only the rows of a tenant that
+follow on from that tenant's oldest pending row, so it never sends a tenant's event while an
+earlier one is held by another publisher (rows it drops stay locked, unsent, until its
+transaction ends). On SQLite, `BEGIN IMMEDIATE` serialises publishers instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from marketplace.domain.models import OutboxMessage, OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["OutboxMessage", "claim_pending", "mark_sent", "mark_skipped", "pending_count"]
+
+
+def claim_pending(
+    session: Session, *, limit: int, older_than: datetime | None = None
+) -> list[OutboxMessage]:
+    """Up to `limit` pending rows in id order, locked for this transaction; each claim counts
+    as an attempt. `older_than` leaves younger rows to the fast path (a sweeper's filter)."""
+    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
+    if older_than is not None:
+        query = query.where(OutboxMessage.created_at <= older_than)
+    claimed = session.scalars(
+        query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    in_order = _tenant_prefixes(session, claimed)
+    for message in in_order:
+        message.attempts += 1
+    session.flush()
+    if len(in_order) < len(claimed):
+        logger.debug("outbox: %d rows wait behind another publisher", len(claimed) - len(in_order))
+    return in_order
+
+
+def mark_sent(session: Session, messages: Iterable[OutboxMessage]) -> None:
+    now = datetime.now(UTC)
+    for message in messages:
+        message.status, message.sent_at = OutboxStatus.SENT, now
+    session.flush()
+
+
+def mark_skipped(session: Session, messages: Iterable[OutboxMessage]) -> None:
+    """Settled without sending (Kafka disabled): never claimed again."""
+    for message in messages:
+        message.status = OutboxStatus.SKIPPED
+    session.flush()
+
+
+def pending_count(session: Session) -> int:
+    query = select(func.count()).where(OutboxMessage.status == OutboxStatus.PENDING)
+    return session.scalar(query) or 0
+
+
+def _tenant_prefixes(session: Session, claimed: Iterable[OutboxMessage]) -> list[OutboxMessage]:
+    """The claimed rows that continue each tenant's pending sequence without a gap."""
+    by_tenant: dict[str, list[OutboxMessage]] = defaultdict(list)
+    for message in claimed:
+        by_tenant[message.tenant_id].append(message)
+    if not by_tenant:
+        return []
+    pending = session.execute(
+        select(OutboxMessage.tenant_id, OutboxMessage.id)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.tenant_id.in_(by_tenant),
+            OutboxMessage.id <= max(message.id for message in claimed),
+        )
+        .order_by(OutboxMessage.id)
+    ).all()
+    sequence: dict[str, list[int]] = defaultdict(list)
+    for tenant_id, message_id in pending:
+        sequence[tenant_id].append(message_id)
+    kept = set()
+    for tenant_id, messages in by_tenant.items():
+        for expected, message in zip(sequence[tenant_id], messages, strict=False):
+            if expected != message.id:
+                break
+            kept.add(message.id)
+    return [message for message in claimed if message.id in kept]

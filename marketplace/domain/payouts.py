@@ -1,0 +1,61 @@
+"""Payouts: wallet-svc released an order's escrow to its seller (`escrow.released`).
+
+The release completes a paid order (`order.completed`); on a completed order it is only
+recorded. A release for an order not known yet, or not paid yet, is transient: the payment
+event is still on its way. A release for a cancelled order is permanent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from marketplace.domain import orders, repository, sellers, tenants
+from marketplace.domain.context import Context
+from marketplace.domain.errors import InvalidInput, NotYetKnown
+from marketplace.domain.models import Order, OrderStatus, Payout
+from marketplace.events import inbound
+
+logger = logging.getLogger(__name__)
+
+
+def release_escrow(ctx: Context, tenant_id: str, payload: inbound.EscrowReleased) -> Payout:
+    """The payout, recorded once per release id (a second delivery returns the first)."""
+    action = "release escrow"
+    tenant = tenants.canonical(tenant_id, action=action)
+    existing = repository.find(ctx.session, Payout, tenant, payload.id)
+    if existing is not None:
+        return existing
+    order = repository.find(ctx.session, Order, tenant, payload.order_id, lock=True)
+    if order is None:
+        raise NotYetKnown("order", payload.order_id, action, "is not known yet")
+    if order.status == OrderStatus.CREATED:
+        raise NotYetKnown("order", order.id, action, "is created and its payment not seen yet")
+    order.target(action)
+    problems = []
+    if payload.seller_id != order.seller_id:
+        problems.append(
+            f"sellerId: {payload.seller_id}, but the order's seller is {order.seller_id}"
+        )
+    if payload.currency != order.currency:
+        problems.append(f"currency: {payload.currency}, but the order is in {order.currency}")
+    if problems:
+        raise InvalidInput("order", order.id, action, problems)
+    seller = sellers.obtain(ctx, tenant, order.seller_id)
+    payout = Payout(
+        tenant_id=tenant,
+        id=payload.id,
+        order_id=order.id,
+        seller_id=order.seller_id,
+        amount=payload.amount,
+        currency=payload.currency,
+        released_at=ctx.now(),
+    )
+    ctx.session.add(payout)
+    seller.payouts_received += 1
+    seller.updated_at = ctx.now()
+    completes = order.status == OrderStatus.PAID
+    order.move(action)
+    if completes:
+        orders.finish(ctx, order)
+    ctx.session.flush()
+    return payout
