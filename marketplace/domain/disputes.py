@@ -74,6 +74,7 @@ def open_dispute(
         id=dispute.id, order_id=order.id, opened_by=dispute.opened_by, reason=dispute.reason,
         evidence=dispute.evidence, status="open", opened_at=now,
     )  # fmt: skip
+    logger.info("dispute %s opened on order %s", dispute.id, order.id)
     ctx.record(topics.DISPUTE_OPENED, tenant_id=tenant, entity_id=dispute.id, payload=payload)
     return dispute
 
@@ -97,7 +98,7 @@ def resolve_dispute(
     dispute.resolved_at = now = ctx.now()
     ctx.session.flush()
     payload = outbound.DisputeResolved(
-        id=dispute.id, order_id=dispute.order_id, outcome=resolution.outcome,
+        id=dispute.id, order_id=dispute.order_id, outcome=resolution.outcome.value,
         notes=resolution.notes, resolved_at=now,
     )  # fmt: skip
     ctx.record(topics.DISPUTE_RESOLVED, tenant_id=tenant, entity_id=dispute.id, payload=payload)

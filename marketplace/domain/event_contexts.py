@@ -48,6 +48,7 @@ def create_event_context(
     tenant = tenants.canonical(tenant_id, action=action)
     existing = ctx.session.get(EventContext, (tenant, payload.id))
     if existing is not None:
+        logger.info("event %s already has its context", payload.id)
         return existing
     tiers = (
         DEFAULT_SPONSORSHIP_TIERS

@@ -7,9 +7,8 @@ Celery task's JSON (ISO strings for instants, dicts for money); money stays stri
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -22,9 +21,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from marketplace.domain.errors import InvalidInput
+from marketplace.domain.models import DisputeOutcome, ListingKind
 from marketplace.events.schema import Currency, EntityId, Instant, MinorUnits, Money
-
-logger = logging.getLogger(__name__)
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Lane = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -45,7 +43,7 @@ class NewListing(_Input):
     price: MinorUnits
     currency: Currency
     description: str | None = None
-    kind: Literal["standard", "exhibitor_slot", "sponsorship"] = "standard"
+    kind: ListingKind = ListingKind.STANDARD
     event_id: EntityId | None = None
 
 
@@ -97,7 +95,7 @@ class NewRfp(_Input):
 
 
 class Resolution(_Input):
-    outcome: Literal["refund_buyer", "release_to_seller", "split"]
+    outcome: DisputeOutcome
     notes: str = ""
 
 

@@ -73,7 +73,7 @@ def create_listing(
     payload = outbound.ListingCreated(
         id=listing.id, title=listing.title, lane=listing.lane, seller_id=listing.seller_id,
         price=listing.price, currency=listing.currency, description=listing.description,
-        seller_display_name=listing.seller_display_name, status="draft", kind=fields.kind,
+        seller_display_name=listing.seller_display_name, status="draft", kind=fields.kind.value,
         event_id=listing.event_id, created_at=now,
     )  # fmt: skip
     ctx.record(topics.LISTING_CREATED, tenant_id=tenant, entity_id=listing.id, payload=payload)
@@ -90,6 +90,7 @@ def publish_listing(ctx: Context, tenant_id: str, listing_id: str) -> Listing:
     listing.target(action)
     published = _published_count(ctx, seller)
     if seller.listing_limit is not None and published >= seller.listing_limit:
+        logger.info("listing %s: seller %s is at its listing limit", listing.id, seller.id)
         raise IllegalTransition(
             "listing", listing.id, listing.status, action,
             f"seller {seller.id} has {published} of {seller.listing_limit} published listings "

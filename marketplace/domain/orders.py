@@ -77,6 +77,7 @@ def mark_paid(ctx: Context, tenant_id: str, payload: inbound.PaymentCompleted) -
     if order is None:
         raise NotYetKnown("order", payload.order_id, action, "is not known yet")
     if order.payment_id == payload.id:
+        logger.info("order %s: payment %s seen again, nothing to do", order.id, payload.id)
         return order
     order.target(
         action, f"already paid by payment {order.payment_id}" if order.payment_id else None

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from marketplace.domain.models import OutboxMessage, OutboxStatus
@@ -31,9 +31,7 @@ def claim_pending(
 ) -> list[OutboxMessage]:
     """Up to `limit` pending rows in id order, locked for this transaction; each claim counts
     as an attempt. `older_than` leaves younger rows to the fast path (a sweeper's filter)."""
-    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
-    if older_than is not None:
-        query = query.where(OutboxMessage.created_at <= older_than)
+    query = select(OutboxMessage).where(*_pending(older_than))
     claimed = session.scalars(
         query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
     ).all()
@@ -60,9 +58,16 @@ def mark_skipped(session: Session, messages: Iterable[OutboxMessage]) -> None:
     session.flush()
 
 
-def pending_count(session: Session) -> int:
-    query = select(func.count()).where(OutboxMessage.status == OutboxStatus.PENDING)
-    return session.scalar(query) or 0
+def pending_count(session: Session, *, older_than: datetime | None = None) -> int:
+    """The backlog; with `older_than`, only rows created at or before it (left behind)."""
+    return session.scalar(select(func.count()).where(*_pending(older_than))) or 0
+
+
+def _pending(older_than: datetime | None) -> list[ColumnElement[bool]]:
+    conditions = [OutboxMessage.status == OutboxStatus.PENDING]
+    if older_than is not None:
+        conditions.append(OutboxMessage.created_at <= older_than)
+    return conditions
 
 
 def _tenant_prefixes(session: Session, claimed: Iterable[OutboxMessage]) -> list[OutboxMessage]:

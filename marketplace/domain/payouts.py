@@ -24,6 +24,7 @@ def release_escrow(ctx: Context, tenant_id: str, payload: inbound.EscrowReleased
     tenant = tenants.canonical(tenant_id, action=action)
     existing = repository.find(ctx.session, Payout, tenant, payload.id)
     if existing is not None:
+        logger.info("escrow release %s is already recorded", payload.id)
         return existing
     order = repository.find(ctx.session, Order, tenant, payload.order_id, lock=True)
     if order is None:

@@ -98,5 +98,6 @@ def accept_quote(ctx: Context, tenant_id: str, quote_id: str) -> Quote:
         accepted_at=now,
     )  # fmt: skip
     ctx.record(topics.QUOTE_ACCEPTED, tenant_id=tenant, entity_id=quote.id, payload=payload)
-    orders.open_for_quote(ctx, quote)
+    order = orders.open_for_quote(ctx, quote)
+    logger.info("quote %s accepted: order %s", quote.id, order.id)
     return quote

@@ -7,15 +7,12 @@ locked copy, not an older one from the session, is what the operation decides on
 
 from __future__ import annotations
 
-import logging
 from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from marketplace.domain.errors import NotFound
-
-logger = logging.getLogger(__name__)
 
 
 class _Keyed(Protocol):

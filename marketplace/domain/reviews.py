@@ -24,6 +24,7 @@ def record_review(ctx: Context, tenant_id: str, payload: inbound.ReviewCreated) 
     seller = sellers.obtain(ctx, tenant, payload.seller_id)
     existing = repository.find(ctx.session, Review, tenant, payload.id)
     if existing is not None:
+        logger.info("review %s is already recorded", payload.id)
         return existing
     review = Review(
         tenant_id=tenant,

@@ -7,12 +7,9 @@ same tenant can never become two tenants.
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from marketplace.domain.errors import InvalidInput
-
-logger = logging.getLogger(__name__)
 
 
 def canonical(tenant_id: str, *, action: str) -> str:

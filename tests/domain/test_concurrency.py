@@ -1,0 +1,73 @@
+"""Several workers on PostgreSQL at once: row locks serialise what must not interleave, and a
+unique-key race surfaces as IntegrityError, which the worker retries as transient."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import exc
+
+from marketplace.domain import inbound
+from marketplace.domain.models import Seller
+from marketplace.events import topics
+from tests.domain.conftest import SELLER, Database, Market
+
+pytestmark = pytest.mark.postgres
+
+
+def in_background(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except Exception as error:  # handed to the test thread
+            outcome.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.3)  # long enough to be waiting on the first transaction's lock
+    return thread, outcome
+
+
+def test_two_reviews_of_one_seller_at_once_both_count(postgres: Database) -> None:
+    market = Market(postgres)
+    market.draft_listing()
+    second = market.inbound_event(
+        topics.REVIEW_CREATED, {"id": "r-2", "sellerId": SELLER, "rating": 1}
+    )
+
+    with postgres.sessions() as session, session.begin():
+        first = market.inbound_event(
+            topics.REVIEW_CREATED, {"id": "r-1", "sellerId": SELLER, "rating": 5}
+        )
+        inbound.apply(market.context(session), first)
+        thread, outcome = in_background(lambda: market_apply(market, second))
+        assert outcome == [], "the second review must wait for the seller's lock"
+    thread.join(timeout=10)
+
+    assert not isinstance(outcome[0], Exception)
+    seller = market.get(Seller, SELLER)
+    assert seller is not None and (seller.rating_count, seller.rating_total) == (2, 6)
+
+
+def test_the_same_event_in_two_workers_at_once_applies_once(postgres: Database) -> None:
+    market = Market(postgres)
+    event = market.inbound_event(topics.PROFILE_UPDATED, {"userId": "new", "displayName": "A"})
+
+    with postgres.sessions() as session, session.begin():
+        inbound.apply(market.context(session), event)
+        thread, outcome = in_background(lambda: market_apply(market, event))
+    thread.join(timeout=10)
+
+    assert isinstance(outcome[0], exc.IntegrityError)
+    assert market_apply(market, event).duplicate  # the worker's retry
+
+
+def market_apply(market: Market, event: Any) -> inbound.Applied:
+    with market.db.sessions() as session, session.begin():
+        return inbound.apply(market.context(session), event)

@@ -1,0 +1,74 @@
+"""`inbound.apply`: one effect per consumed topic, once per (tenant, source, id)."""
+
+from __future__ import annotations
+
+import pytest
+
+from marketplace.domain import inbound
+from marketplace.domain.errors import NotYetKnown
+from marketplace.domain.models import InboxEntry, Review, Seller
+from marketplace.events import topics
+from tests.domain.conftest import NOW, SELLER, Market
+
+REVIEW = {"id": "review-1", "sellerId": SELLER, "rating": 5}
+
+
+def test_every_consumed_topic_has_exactly_one_effect() -> None:
+    assert set(inbound.EFFECTS) == {topic.name for topic in topics.CONSUMED}
+
+
+def test_a_dispatch_table_that_misses_a_topic_fails_at_import() -> None:
+    incomplete = dict(inbound.EFFECTS)
+    del incomplete[topics.REVIEW_CREATED.name]
+    incomplete[topics.LISTING_CREATED.name] = inbound.EFFECTS[topics.EVENT_CREATED.name]
+
+    with pytest.raises(topics.CatalogError) as refused:
+        inbound._verify(incomplete)
+
+    assert str(refused.value) == (
+        f"inbound effects: {topics.REVIEW_CREATED.name} has no effect; "
+        f"{topics.LISTING_CREATED.name} is not a consumed topic"
+    )
+
+
+def test_the_same_event_twice_has_one_effect_and_one_set_of_events(market: Market) -> None:
+    market.draft_listing()
+    market.forget_events()
+
+    first = market.deliver(topics.REVIEW_CREATED, REVIEW, event_id="ce-1")
+    again = market.deliver(topics.REVIEW_CREATED, REVIEW | {"rating": 1}, event_id="ce-1")
+
+    assert (first.duplicate, again.duplicate, again.entity) == (False, True, None)
+    seller = market.get(Seller, SELLER)
+    assert seller is not None and seller.rating_total == 5
+    assert market.types() == ["listing.updated"]
+
+
+def test_the_inbox_records_what_was_applied(market: Market) -> None:
+    market.deliver(topics.REVIEW_CREATED, REVIEW, event_id="ce-1")
+
+    entry = market.get(InboxEntry, "reviews-svc", "ce-1")
+    assert entry is not None
+    assert (entry.topic, entry.processed_at) == (topics.REVIEW_CREATED.name, NOW)
+
+
+def test_the_same_id_from_another_source_is_another_event(market: Market) -> None:
+    market.deliver(topics.REVIEW_CREATED, REVIEW, event_id="ce-1")
+
+    other = market.deliver(topics.REVIEW_CREATED, REVIEW | {"id": "review-2"}, event_id="ce-1",
+                           source="reviews-svc-eu")  # fmt: skip
+
+    assert not other.duplicate and isinstance(other.entity, Review)
+
+
+def test_a_failed_effect_leaves_nothing_behind_and_can_be_retried(market: Market) -> None:
+    order = market.created_order()
+    payment = {"id": "payment-1", "orderId": "order-2", "amount": 4500, "currency": "USD"}
+    with pytest.raises(NotYetKnown):
+        market.deliver(topics.PAYMENT_COMPLETED, payment, event_id="ce-9")
+    assert market.get(InboxEntry, "wallet-svc", "ce-9") is None
+
+    retried = market.deliver(topics.PAYMENT_COMPLETED, payment | {"orderId": order.id},
+                             event_id="ce-9")  # fmt: skip
+
+    assert not retried.duplicate and market.reload(order).status == "paid"

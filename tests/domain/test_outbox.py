@@ -1,0 +1,146 @@
+"""The outbox: complete CloudEvents, claimed in order per tenant, settled once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from marketplace.domain import listings, outbox
+from marketplace.domain.context import Context, utc_now
+from marketplace.domain.models import OutboxMessage
+from marketplace.events import outbound, topics
+from tests.domain.conftest import NOW, OTHER_TENANT, SOURCE, TENANT, Clock, Database, Market
+
+
+def record(session: Session, tenant: str, clock: Clock | None = None) -> OutboxMessage:
+    payload = outbound.QuoteAccepted(
+        id="quote-1", listing_id="listing-1", amount=1, currency="USD", accepted_at=NOW
+    )
+    context = Context(session, source=SOURCE, clock=clock or Clock())
+    return context.record(
+        topics.QUOTE_ACCEPTED, tenant_id=tenant, entity_id="quote-1", payload=payload
+    )
+
+
+def fill(db: Database, *tenants: str) -> list[int]:
+    with db.sessions() as session, session.begin():
+        rows = [record(session, tenant) for tenant in tenants]
+        session.flush()
+        return [row.id for row in rows]
+
+
+def test_a_recorded_event_is_a_complete_cloudevent(db: Database) -> None:
+    with db.sessions() as session, session.begin():
+        message = record(session, TENANT)
+
+    assert message.envelope == {
+        "specversion": "1.0", "id": message.event_id, "type": topics.QUOTE_ACCEPTED.name,
+        "source": SOURCE, "time": "2026-03-02T12:00:00.000Z",
+        "datacontenttype": "application/json", "subject": "quote:quote-1", "tenantid": TENANT,
+        "data": {"id": "quote-1", "listingId": "listing-1", "amount": 1, "currency": "USD",
+                 "acceptedAt": "2026-03-02T12:00:00.000Z"},
+    }  # fmt: skip
+    assert (message.status, message.attempts, message.topic) == (
+        "pending",
+        0,
+        topics.QUOTE_ACCEPTED.name,
+    )
+    assert uuid.UUID(message.event_id)
+
+
+def test_the_default_clock_is_utc_to_the_millisecond() -> None:
+    now = utc_now()
+
+    assert now.utcoffset() == timedelta(0) and now.microsecond % 1000 == 0
+
+
+def test_rows_are_claimed_oldest_first_and_counted_as_attempts(db: Database) -> None:
+    ids = fill(db, TENANT, OTHER_TENANT, TENANT)
+
+    with db.sessions() as session, session.begin():
+        claimed = outbox.claim_pending(session, limit=2)
+        assert [message.id for message in claimed] == ids[:2]
+        assert [message.attempts for message in claimed] == [1, 1]
+        assert outbox.pending_count(session) == 3
+
+
+def test_sent_and_skipped_rows_are_never_claimed_again(db: Database) -> None:
+    ids = fill(db, TENANT, TENANT, TENANT)
+    with db.sessions() as session, session.begin():
+        first, second = outbox.claim_pending(session, limit=2)
+        outbox.mark_sent(session, [first])
+        outbox.mark_skipped(session, [second])
+
+    with db.sessions() as session, session.begin():
+        assert [message.id for message in outbox.claim_pending(session, limit=10)] == ids[2:]
+        assert outbox.pending_count(session) == 1
+        sent = session.get(OutboxMessage, ids[0])
+        assert sent is not None and sent.status == "sent" and sent.sent_at is not None
+        skipped = session.get(OutboxMessage, ids[1])
+        assert skipped is not None and (skipped.status, skipped.sent_at) == ("skipped", None)
+
+
+def test_older_than_leaves_young_rows_alone(db: Database) -> None:
+    with db.sessions() as session, session.begin():
+        old = record(session, TENANT, Clock(NOW))
+        record(session, TENANT, Clock(NOW + timedelta(minutes=5)))
+
+    with db.sessions() as session, session.begin():
+        assert outbox.pending_count(session, older_than=NOW + timedelta(minutes=1)) == 1
+        claimed = outbox.claim_pending(session, limit=10, older_than=NOW + timedelta(minutes=1))
+        assert [message.event_id for message in claimed] == [old.event_id]
+
+
+def test_an_operation_and_its_events_commit_or_vanish_together(market: Market) -> None:
+    with pytest.raises(RuntimeError), market.db.sessions() as session, session.begin():
+        listings.create_listing(market.context(session), market.tenant, seller_id="s", title="t",
+                                lane="l", price=1, currency="USD")  # fmt: skip
+        raise RuntimeError("the worker died before commit")
+
+    assert market.events() == []
+
+
+@pytest.mark.postgres
+def test_concurrent_publishers_claim_disjoint_rows(postgres: Database) -> None:
+    tenants = [str(uuid.UUID(int=n)) for n in range(1, 5)]
+    ids = fill(postgres, *tenants)
+
+    with postgres.sessions() as first, first.begin(), postgres.sessions() as second, second.begin():
+        mine = outbox.claim_pending(first, limit=2)
+        theirs = outbox.claim_pending(second, limit=10)
+
+        assert [message.id for message in mine] == ids[:2]
+        assert [message.id for message in theirs] == ids[2:]
+
+
+@pytest.mark.postgres
+def test_a_publisher_never_overtakes_a_tenants_earlier_row(postgres: Database) -> None:
+    x1, y1, x2, y2, x3 = fill(postgres, TENANT, OTHER_TENANT, TENANT, OTHER_TENANT, TENANT)
+
+    with postgres.sessions() as first, first.begin():
+        claimed = outbox.claim_pending(first, limit=2)
+        assert [message.id for message in claimed] == [x1, y1]
+        with postgres.sessions() as second, second.begin():
+            assert outbox.claim_pending(second, limit=10) == []
+        outbox.mark_sent(first, claimed[:1])
+
+    with postgres.sessions() as second, second.begin():
+        assert [message.id for message in outbox.claim_pending(second, limit=10)] == [
+            y1,
+            x2,
+            y2,
+            x3,
+        ]
+
+
+@pytest.mark.postgres
+def test_a_publisher_stops_at_a_gap_in_a_tenants_rows(postgres: Database) -> None:
+    x1, x2, _ = fill(postgres, TENANT, TENANT, TENANT)
+
+    with postgres.sessions() as holder, holder.begin():
+        holder.get(OutboxMessage, x2, with_for_update=True)  # as another publisher would
+        with postgres.sessions() as publisher, publisher.begin():
+            assert [message.id for message in outbox.claim_pending(publisher, limit=10)] == [x1]
