@@ -1,4 +1,4 @@
-"""docs/domain.md shows the state machines the models enforce, diagram for diagram."""
+"""The README shows the state machines the models enforce, diagram for diagram."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from marketplace.domain.models import Dispute, Listing, Order, Quote
 from marketplace.domain.models.base import Lifecycle
 
-DOCS = Path(__file__).parents[2] / "docs" / "domain.md"
+DOCS = Path(__file__).parents[2] / "README.md"
 INITIAL: dict[type[Lifecycle], str] = {
     Listing: "draft", Quote: "submitted", Order: "created", Dispute: "open"
 }  # fmt: skip
