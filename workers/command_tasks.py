@@ -5,6 +5,10 @@
 Each task checks its kwargs against the operation's signature (every bad or unknown argument
 is named at once, as a permanent error), runs the operation in one transaction, asks for the
 outbox to be published, and returns the entity as a dict.
+
+Delivery is at least once, so a command may run again after a worker died between its commit
+and its acknowledgement. Commands that create something use the task id as the new entity's
+id, which makes the repeat return the same entity; transitions refuse to happen twice.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from workers.task_base import MarketplaceTask
 Text = Annotated[str, Field(min_length=1)]
 
 
+COMMAND_ID = "command_id"
+"""An operation taking this keyword receives the task id, as an idempotency key."""
+
+
 class InvalidArguments(PermanentError, ValueError):
     """A command was sent with arguments it cannot run with."""
 
@@ -36,7 +44,9 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
     def register(operation: Callable[..., Any]) -> Callable[..., Any]:
         hints = get_type_hints(operation, include_extras=True)
-        parameters = list(inspect.signature(operation).parameters.values())[1:]
+        signature = inspect.signature(operation)
+        parameters = [p for p in list(signature.parameters.values())[1:] if p.name != COMMAND_ID]
+        takes_id = COMMAND_ID in signature.parameters
         fields: dict[str, Any] = {
             p.name: (hints[p.name], ... if p.default is p.empty else p.default) for p in parameters
         }
@@ -54,8 +64,10 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
                     )
                     raise InvalidArguments(f"{name}: {problems}") from None
+                identity = {COMMAND_ID: self.request.id} if takes_id else {}
                 with transaction() as ctx:
-                    result: dict[str, Any] = operation(ctx, **dict(arguments)).as_dict()
+                    entity = operation(ctx, **dict(arguments), **identity)
+                    result: dict[str, Any] = entity.as_dict()
                 request_publish()
                 return result
 
@@ -77,11 +89,14 @@ def create_listing(
     price: MinorUnits,
     currency: Currency,
     description: str | None = None,
+    *,
+    command_id: str,
 ) -> Any:
     """Create a draft listing (emits listing.created)."""
     return listings.create_listing(
         ctx,
         tenant_id,
+        listing_id=command_id,
         seller_id=seller_id,
         title=title,
         lane=lane,
@@ -120,11 +135,14 @@ def submit_quote(
     amount: MinorUnits,
     currency: Currency,
     message: str = "",
+    *,
+    command_id: str,
 ) -> Any:
     """A buyer's quote on a published listing (emits quote.submitted)."""
     return quotes.submit_quote(
         ctx,
         tenant_id,
+        quote_id=command_id,
         listing_id=listing_id,
         buyer_id=buyer_id,
         amount=amount,
@@ -165,11 +183,14 @@ def open_dispute(
     opened_by: EntityId,
     reason: Text,
     evidence: list[str] | None = None,
+    *,
+    command_id: str,
 ) -> Any:
     """Open a dispute on a paid or completed order (emits dispute.opened)."""
     return disputes.open_dispute(
         ctx,
         tenant_id,
+        dispute_id=command_id,
         order_id=order_id,
         opened_by=opened_by,
         reason=reason,
@@ -199,11 +220,14 @@ def broadcast_rfp(
     target_lanes: Annotated[list[Text], Field(min_length=1)],
     deadline: Instant,
     budget: Money | None = None,
+    *,
+    command_id: str,
 ) -> Any:
     """Broadcast an RFP to sellers with published listings in its lanes (emits rfp.broadcast)."""
     return rfps.broadcast_rfp(
         ctx,
         tenant_id,
+        rfp_id=command_id,
         buyer_id=buyer_id,
         title=title,
         requirements=requirements,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,7 +18,7 @@ from tests.integration.flows import (
     value_of,
     wait_until_paid,
 )
-from tests.integration.system import System, TopicReader
+from tests.integration.system import System, TopicReader, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
@@ -203,3 +205,27 @@ def test_bad_kwargs_fail_the_command_naming_every_bad_argument(
     message = str(failure.value)
     for name in ("tenant_id", "title", "price", "currency", "colour"):
         assert name in message
+
+
+def test_a_command_delivered_twice_creates_its_entity_once(
+    celery_client: Celery, outbound: TopicReader, tenant: str, system: System
+) -> None:
+    kwargs = dict(tenant_id=tenant, seller_id="s-1", title="Catering", lane="vendora", price=5000,
+                  currency="USD")  # fmt: skip
+    task_id = str(uuid.uuid4())
+
+    first = celery_client.send_task(
+        "marketplace.listings.create", kwargs=kwargs, task_id=task_id, queue="commands"
+    )
+    first_listing = first.get(timeout=30)
+    again = celery_client.send_task(
+        "marketplace.listings.create", kwargs=kwargs, task_id=task_id, queue="commands"
+    )
+
+    assert again.get(timeout=30)["id"] == first_listing["id"]
+    wait_for(
+        lambda: system.worker.log().count(f"[{task_id}] succeeded") == 2,
+        what="the repeated delivery to have run",
+    )
+    created = outbound.read(of_tenant(tenant, topics.LISTING_CREATED), count=2, timeout=3)
+    assert len(created) == 1
