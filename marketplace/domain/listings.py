@@ -74,7 +74,8 @@ def create_listing(
         id=listing.id, title=listing.title, lane=listing.lane, seller_id=listing.seller_id,
         price=listing.price, currency=listing.currency, description=listing.description,
         seller_display_name=listing.seller_display_name, status="draft", kind=fields.kind.value,
-        event_id=listing.event_id, created_at=now,
+        event_id=listing.event_id, quality_score=listing.quality_score,
+        seller_avatar_url=listing.seller_avatar_url, created_at=now,
     )  # fmt: skip
     ctx.record(topics.LISTING_CREATED, tenant_id=tenant, entity_id=listing.id, payload=payload)
     return listing

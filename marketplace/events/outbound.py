@@ -32,6 +32,8 @@ class ListingCreated(Payload):
     status: Literal["draft"] = "draft"
     kind: ListingKind = "standard"
     event_id: EntityId | None = None
+    quality_score: Annotated[float, Field(ge=0, le=100)] | None = None
+    seller_avatar_url: str | None = None
     created_at: Instant | None = None
 
 

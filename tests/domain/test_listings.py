@@ -24,7 +24,8 @@ def test_a_new_listing_is_a_draft_and_announced_with_its_seller(market: Market) 
         "id": listing.id, "title": "Premium Catering Service", "lane": "vendora",
         "sellerId": SELLER, "price": 5000, "currency": "USD",
         "description": "Hot and cold buffets", "sellerDisplayName": None, "status": "draft",
-        "kind": "standard", "eventId": None, "createdAt": NOW_TEXT,
+        "kind": "standard", "eventId": None, "qualityScore": 50.0, "sellerAvatarUrl": None,
+        "createdAt": NOW_TEXT,
     }  # fmt: skip
 
 
