@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
-from workers import constants
+from workers import constants, log_context
 from workers.settings import current_settings
 
 
@@ -69,3 +69,4 @@ app = Celery(
     include=["workers.inbound_tasks", "workers.command_tasks", "workers.publish_tasks"],
 )
 app.add_defaults(celery_config)
+log_context.install()

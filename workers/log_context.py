@@ -1,4 +1,8 @@
-"""Puts the CloudEvent id and tenant id on every log line written while a task runs."""
+"""Puts the CloudEvent id and tenant id on every log line written while a task runs.
+
+Done with a log-record factory rather than handler filters, so every record of the process
+has the fields, whichever logger or handler (Celery's pool logger included) formats it.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,18 @@ import contextvars
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 _event_id: contextvars.ContextVar[str] = contextvars.ContextVar("event_id", default="-")
 _tenant_id: contextvars.ContextVar[str] = contextvars.ContextVar("tenant_id", default="-")
+_base_factory = logging.getLogRecordFactory()
 
 
-class EventContextFilter(logging.Filter):
-    """Adds `event_id` and `tenant_id` to each record, `-` outside any event."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.event_id = _event_id.get()
-        record.tenant_id = _tenant_id.get()
-        return True
+def _record_with_event(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    record.event_id = _event_id.get()
+    record.tenant_id = _tenant_id.get()
+    return record
 
 
 @contextmanager
@@ -31,8 +35,7 @@ def event_context(event_id: str | None, tenant_id: str | None) -> Iterator[None]
         _tenant_id.reset(tenant_token)
 
 
-def install(logger: logging.Logger) -> None:
-    """Attach the filter to every handler, so records from any logger get the fields."""
-    for handler in logger.handlers:
-        if not any(isinstance(f, EventContextFilter) for f in handler.filters):
-            handler.addFilter(EventContextFilter())
+def install() -> None:
+    """Idempotent; `-` stands for "outside any event"."""
+    if logging.getLogRecordFactory() is not _record_with_event:
+        logging.setLogRecordFactory(_record_with_event)

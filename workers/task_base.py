@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from celery import Task
-from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun
 
 from marketplace.errors import PermanentError
 from workers import constants, log_context, retry_policy
@@ -102,9 +102,3 @@ def _leave_event_context(task: Task, **_: Any) -> None:
     manager = getattr(task.request, "_event_context", None)
     if manager is not None:
         manager.__exit__(None, None, None)
-
-
-@after_setup_logger.connect
-@after_setup_task_logger.connect
-def _install_log_filter(logger: logging.Logger, **_: Any) -> None:
-    log_context.install(logger)
