@@ -10,6 +10,7 @@ deduplicated in the database (the inbox), never by the broker.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -70,3 +71,4 @@ app = Celery(
 )
 app.add_defaults(celery_config)
 log_context.install()
+logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is a line per socket event

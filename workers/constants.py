@@ -44,3 +44,5 @@ LOG_FORMAT = (
 PUBLISHER_LOCK_KEY = "marketplace:outbox:publisher"
 PUBLISHER_DIRTY_KEY = "marketplace:outbox:dirty"
 PUBLISHER_LOCK_TTL_SECONDS = 120
+PUBLISH_QUEUED_KEY = "marketplace:outbox:queued"
+PUBLISH_QUEUED_TTL_SECONDS = 5

@@ -1,6 +1,7 @@
 """Publishing the outbox: pending CloudEvents → their Kafka topics.
 
-Any task that changed state calls `request_publish()` after its commit. Publishing is done by
+Any task that changed state calls `request_publish()` after its commit (requests made while a
+publish task is still queued add nothing). Publishing is done by
 one publisher at a time (a Redis lock), which drains every pending row in id order, so each
 tenant's events reach their partition in the order they happened. A publish requested while
 another publisher holds the lock only raises a "dirty" flag; the holder checks the flag after
@@ -33,8 +34,21 @@ SEND_TIMEOUT_SECONDS = 30.0
 
 
 def request_publish() -> None:
-    """Ask for the outbox to be published; safe to call as often as you like."""
-    publish.apply_async(ignore_result=True)
+    """Ask for the outbox to be published; a burst of requests enqueues one publish task.
+
+    The "queued" flag is cleared by the publish task before it drains, so a request made
+    after that enqueues a task of its own; the flag's expiry bounds the cost of a lost task.
+    """
+    redis = shared_redis()
+    if not redis.set(
+        constants.PUBLISH_QUEUED_KEY, 1, nx=True, ex=constants.PUBLISH_QUEUED_TTL_SECONDS
+    ):
+        return
+    try:
+        publish.apply_async(ignore_result=True)
+    except Exception:
+        redis.delete(constants.PUBLISH_QUEUED_KEY)
+        raise
 
 
 @app.task(name=constants.PUBLISH_TASK, base=MarketplaceTask, bind=True)
@@ -61,6 +75,7 @@ def sweep(self: MarketplaceTask) -> int:
 
 def publish_pending() -> int:
     redis = shared_redis()
+    redis.delete(constants.PUBLISH_QUEUED_KEY)
     redis.set(constants.PUBLISHER_DIRTY_KEY, 1)
     published = 0
     while True:
