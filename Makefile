@@ -40,6 +40,7 @@ run: install services ## Migrate, create the topics and run every Procfile proce
 
 bench: install services ## Throughput benchmarks, printed side by side
 	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.pipeline
 
 lint: install
 	$(VENV)/bin/ruff check marketplace workers tests
