@@ -40,6 +40,9 @@ def celery_config() -> dict[str, Any]:
             # A stalled Redis must fail a publish, not hang it.
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
+            # Look for a dead worker's unacknowledged tasks every 10 s (default: ~100 s).
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
             # No `retry_on_timeout`: kombu only pipelines a batch when a timed-out write is
             # never silently replayed; the bridge resends a failed batch itself.
         },

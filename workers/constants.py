@@ -40,9 +40,6 @@ LOG_FORMAT = (
     "event=%(event_id)s tenant=%(tenant_id)s %(name)s: %(message)s"
 )
 
-# One publisher at a time keeps each tenant's events in order across worker processes.
-PUBLISHER_LOCK_KEY = "marketplace:outbox:publisher"
-PUBLISHER_DIRTY_KEY = "marketplace:outbox:dirty"
-PUBLISHER_LOCK_TTL_SECONDS = 120
+# Set while a publish task is queued, so a burst of commits enqueues one.
 PUBLISH_QUEUED_KEY = "marketplace:outbox:queued"
 PUBLISH_QUEUED_TTL_SECONDS = 5

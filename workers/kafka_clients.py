@@ -52,6 +52,9 @@ def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": 500,
+        # A bridge that died without leaving the group holds its partitions this long.
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 3_000,
         "max_partition_fetch_bytes": max(settings.kafka_max_record_bytes * 2, 1 << 20),
         **overrides,
     }

@@ -1,24 +1,30 @@
 """Publishing the outbox: pending CloudEvents → their Kafka topics.
 
-Any task that changed state calls `request_publish()` after its commit (requests made while a
-publish task is still queued add nothing). Publishing is done by
-one publisher at a time (a Redis lock), which drains every pending row in id order, so each
-tenant's events reach their partition in the order they happened. A publish requested while
-another publisher holds the lock only raises a "dirty" flag; the holder checks the flag after
-releasing the lock and drains again, so no request is ever dropped.
+Any task that changed state calls `request_publish()` after its commit; requests made while a
+publish task is still queued add nothing, so a burst of commits costs one publish task.
+
+A publish task drains the outbox in batches, each in one transaction: claim pending rows →
+send them → wait for every acknowledgement → mark them sent → commit. The database keeps
+publishers apart: on PostgreSQL `outbox.claim_pending` locks rows with `SKIP LOCKED` and
+keeps only the rows that continue each tenant's pending sequence, so two publishers never send
+one tenant's events out of order; on SQLite writers are serialised. A publisher that dies
+holds nothing: its transaction rolls back and its rows are pending again.
 
 Kafka unreachable: the transaction rolls back (rows stay pending) and the task retries with
-backoff. A crash between a commit and `request_publish()` leaves rows pending: the beat task
-`marketplace.outbox.sweep` finds them. With `KAFKA_ENABLED=false` rows are marked skipped.
+backoff. A crash between a commit and `request_publish()`, or a request that could not reach
+Redis, leaves rows pending: the beat task `marketplace.outbox.sweep` finds them. With
+`KAFKA_ENABLED=false` rows are marked skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
 from kafka.errors import KafkaError
-from redis.lock import Lock
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from marketplace.domain import outbox
 from marketplace.events import envelope
@@ -34,66 +40,44 @@ SEND_TIMEOUT_SECONDS = 30.0
 
 
 def request_publish() -> None:
-    """Ask for the outbox to be published; a burst of requests enqueues one publish task.
-
-    The "queued" flag is cleared by the publish task before it drains, so a request made
-    after that enqueues a task of its own; the flag's expiry bounds the cost of a lost task.
-    """
+    """Ask for the outbox to be published. Never raises: the caller's change is committed
+    already, and rows a lost request leaves pending are published by the sweep."""
     redis = shared_redis()
-    if not redis.set(
-        constants.PUBLISH_QUEUED_KEY, 1, nx=True, ex=constants.PUBLISH_QUEUED_TTL_SECONDS
-    ):
-        return
     try:
-        publish.apply_async(ignore_result=True)
-    except Exception:
-        redis.delete(constants.PUBLISH_QUEUED_KEY)
-        raise
+        queued = redis.set(
+            constants.PUBLISH_QUEUED_KEY, 1, nx=True, ex=constants.PUBLISH_QUEUED_TTL_SECONDS
+        )
+        if queued:
+            publish.apply_async(ignore_result=True)
+    except (KombuError, RedisError, OSError) as error:
+        logger.warning("publish not requested (the sweep will publish): %r", error)
+        with contextlib.suppress(RedisError, OSError):  # else the flag expires on its own
+            redis.delete(constants.PUBLISH_QUEUED_KEY)
 
 
 @app.task(name=constants.PUBLISH_TASK, base=MarketplaceTask, bind=True)
 def publish(self: MarketplaceTask) -> int:
     """Publish every pending outbox row; returns how many rows this call sent or skipped."""
-    return self.run_guarded(publish_pending)
+    # Cleared before draining: a request made from now on gets a task of its own.
+    shared_redis().delete(constants.PUBLISH_QUEUED_KEY)
+    return self.run_guarded(drain)
 
 
 @app.task(name=constants.SWEEP_TASK, base=MarketplaceTask, bind=True)
 def sweep(self: MarketplaceTask) -> int:
     """Beat: find rows left pending too long (a crash after commit) and publish them."""
-    older_than = datetime.now(UTC) - timedelta(seconds=current_settings().outbox_stale_seconds)
+    stale_seconds = current_settings().outbox_stale_seconds
+    older_than = datetime.now(UTC) - timedelta(seconds=stale_seconds)
     with transaction() as ctx:
         stale = outbox.pending_count(ctx.session, older_than=older_than)
     if stale:
-        logger.warning(
-            "%d outbox rows pending for over %ss; publishing",
-            stale,
-            current_settings().outbox_stale_seconds,
-        )
+        logger.warning("%d outbox rows pending for over %ss; publishing", stale, stale_seconds)
         request_publish()
     return stale
 
 
-def publish_pending() -> int:
-    redis = shared_redis()
-    redis.delete(constants.PUBLISH_QUEUED_KEY)
-    redis.set(constants.PUBLISHER_DIRTY_KEY, 1)
-    published = 0
-    while True:
-        lock = redis.lock(
-            constants.PUBLISHER_LOCK_KEY, timeout=constants.PUBLISHER_LOCK_TTL_SECONDS
-        )
-        if not lock.acquire(blocking=False):
-            return published  # the holder sees the dirty flag after it releases
-        try:
-            redis.delete(constants.PUBLISHER_DIRTY_KEY)
-            published += _drain(lock)
-        finally:
-            lock.release()
-        if not redis.exists(constants.PUBLISHER_DIRTY_KEY):
-            return published
-
-
-def _drain(lock: Lock) -> int:
+def drain() -> int:
+    """Publish batches until no row is left that this publisher may send now."""
     settings = current_settings()
     drained = 0
     while True:
@@ -108,7 +92,6 @@ def _drain(lock: Lock) -> int:
                 outbox.mark_skipped(ctx.session, rows)
         drained += len(rows)
         logger.info("%s %d outbox rows", "sent" if settings.kafka_enabled else "skipped", len(rows))
-        lock.reacquire()
 
 
 def _send(rows: list[outbox.OutboxMessage]) -> None:

@@ -52,7 +52,6 @@ class TaskSender:
                         ignore_result=True,
                     )
         except (OperationalError, KombuError, RedisError, OSError) as error:
-            self.app.pool.force_close_all()
             raise BrokerUnavailable(
                 f"the Celery broker did not accept {len(events)} tasks: {error!r}"
             ) from error

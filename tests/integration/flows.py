@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.domain.models import Order
+from marketplace.domain.models import EventContext, InboxEntry, Listing, Order, OutboxMessage
 from marketplace.events import topics
-from tests.integration.system import wait_for
+from tests.integration.system import TopicReader, wait_for
 from workers import constants
 
 
@@ -119,4 +121,149 @@ def wait_until_paid(db: sessionmaker[Session], tenant: str, order_id: str) -> No
         lambda: order_status(db, tenant, order_id) == "paid",
         timeout=30,
         what=f"order {order_id} paid",
+    )
+
+
+# -- many inbound events and counting their effects (crash and outage tests) ----------------
+EXHIBITOR_SLOTS_PER_EVENT = 2
+LISTINGS_PER_EVENT = EXHIBITOR_SLOTS_PER_EVENT + 1  # + one sponsorship tier
+
+
+def event_created(tenant: str, number: int) -> dict[str, Any]:
+    """An `event.created` whose effect is one event context with `LISTINGS_PER_EVENT` listings;
+    each event has its own organizer, so events never wait for each other's seller row."""
+    return cloudevent(
+        topics.EVENT_CREATED,
+        tenant,
+        {
+            "id": f"event-{number}",
+            "organizerId": f"organizer-{number}",
+            "name": f"Expo {number}",
+            "startsAt": "2027-05-01T09:00:00.000Z",
+            "endsAt": "2027-05-03T18:00:00.000Z",
+            "exhibitorSlots": EXHIBITOR_SLOTS_PER_EVENT,
+            "sponsorshipTiers": [{"name": "Gold", "price": 1_000_000, "currency": "USD"}],
+        },
+    )
+
+
+@dataclass(frozen=True)
+class EventEffects:
+    """What a tenant's `event.created` events left in the database."""
+
+    inbox: dict[str, int]
+    """Inbox rows per CloudEvent id."""
+    contexts: dict[str, int]
+    """Event contexts per event id (`data.id`)."""
+    listings: dict[str, int]
+    """Listings per event id."""
+    listing_created: int
+    """`listing.created` rows in the outbox: a second application would add new ones."""
+    unsent: int
+    """Outbox rows of the tenant not yet sent to Kafka."""
+
+    def complete(self, events: int) -> bool:
+        return len(self.contexts) >= events and sum(self.listings.values()) >= (
+            events * LISTINGS_PER_EVENT
+        )
+
+
+def event_effects(db: sessionmaker[Session], tenant: str) -> EventEffects:
+    """Counted in one snapshot (REPEATABLE READ), so a transaction committing meanwhile is
+    either wholly in the counts or not at all."""
+    with db() as session:
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+        def per(column: Any, where: Any) -> dict[str, int]:
+            rows = session.execute(select(column, func.count()).where(where).group_by(column))
+            return {key: count for key, count in rows}
+
+        def count(*where: Any) -> int:
+            return session.scalar(select(func.count()).where(*where)) or 0
+
+        return EventEffects(
+            inbox=per(InboxEntry.event_id, InboxEntry.tenant_id == tenant),
+            contexts=per(EventContext.event_id, EventContext.tenant_id == tenant),
+            listings=per(Listing.event_id, Listing.tenant_id == tenant),
+            listing_created=count(
+                OutboxMessage.tenant_id == tenant,
+                OutboxMessage.topic == topics.LISTING_CREATED.name,
+            ),
+            unsent=count(OutboxMessage.tenant_id == tenant, OutboxMessage.sent_at.is_(None)),
+        )
+
+
+def wait_for_event_effects(
+    db: sessionmaker[Session], tenant: str, events: int, *, timeout: float
+) -> EventEffects:
+    """Wait until `events` event contexts and their listings exist; returns the effects for the
+    test to check exactly (publishing them is another matter: `wait_until_published`)."""
+
+    def complete() -> EventEffects | None:
+        effects = event_effects(db, tenant)
+        return effects if effects.complete(events) else None
+
+    found: EventEffects = wait_for(
+        complete,
+        timeout=timeout,
+        interval=0.5,
+        what=f"{events} event contexts with their listings",
+    )
+    return found
+
+
+def wait_until_published(db: sessionmaker[Session], tenant: str, *, timeout: float) -> None:
+    """Wait until every outbox row of the tenant has been sent to Kafka."""
+    wait_for(
+        lambda: event_effects(db, tenant).unsent == 0,
+        timeout=timeout,
+        interval=0.5,
+        what=f"every outbox row of tenant {tenant} sent",
+    )
+
+
+def outbox_event_ids(db: sessionmaker[Session], tenant: str, topic: topics.Topic) -> set[str]:
+    """The CloudEvent ids the tenant's outbox holds for one produced topic."""
+    with db() as session:
+        return set(
+            session.scalars(
+                select(OutboxMessage.event_id).where(
+                    OutboxMessage.tenant_id == tenant, OutboxMessage.topic == topic.name
+                )
+            )
+        )
+
+
+def published_event_ids(
+    reader: TopicReader,
+    tenant: str,
+    topic: topics.Topic,
+    expected: set[str],
+    *,
+    timeout: float = 30,
+) -> set[str]:
+    """CloudEvent ids of the tenant read from `topic`, once all of `expected` arrived or `timeout`
+    passed. Publishing is at least once: an id sent twice counts once. Integration sessions
+    running at the same time consume each other's inbound events too, so ids other than
+    `expected` may turn up: their pipelines applied the same events in their own databases."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # Never `count` matches: reads for half a second, returns every match so far.
+        records = reader.read(of_tenant(tenant, topic), count=1 << 62, timeout=0.5)
+        ids = {value_of(record)["id"] for record in records}
+        if expected <= ids or time.monotonic() >= deadline:
+            return ids
+
+
+def assert_applied_exactly_once(effects: EventEffects, events: list[dict[str, Any]]) -> None:
+    """The `event.created` events had their effect once each, and nothing else happened."""
+    ids = {event["id"] for event in events}
+    event_ids = {event["data"]["id"] for event in events}
+    assert set(effects.inbox) == ids, "every CloudEvent is in the inbox, no other"
+    assert set(effects.inbox.values()) == {1}
+    assert set(effects.contexts) == event_ids, "every event has its context, no other"
+    assert set(effects.contexts.values()) == {1}
+    assert effects.listings == dict.fromkeys(event_ids, LISTINGS_PER_EVENT)
+    assert effects.listing_created == len(events) * LISTINGS_PER_EVENT, (
+        "one listing.created per listing: no effect was applied twice"
     )

@@ -6,9 +6,11 @@ so runs never see each other's state; tenants are unique per test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -232,3 +234,134 @@ class TopicReader:
 
 def outbound_topic_names() -> list[str]:
     return [topic.name for topic in topics.PRODUCED]
+
+
+# -- crash and outage tests: many events, private systems, processes to kill ----------------
+def produce_all(system: System, envelopes: Iterable[dict[str, Any]]) -> None:
+    """Write structured-mode events without waiting for each; returns once Kafka has them all."""
+    futures = [
+        system.producer.send(
+            envelope["type"],
+            value=json.dumps(envelope).encode(),
+            key=envelope["tenantid"].encode(),
+            headers=[("content-type", b"application/cloudevents+json")],
+        )
+        for envelope in envelopes
+    ]
+    system.producer.flush(30)
+    for future in futures:
+        future.get(10)
+
+
+def ensure_topics(names: Iterable[str]) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        existing = set(admin.list_topics())
+        for name in [name for name in names if name not in existing]:
+            # Created meanwhile by a session running at the same time: just as good.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, 3, 1)])
+    finally:
+        admin.close()
+
+
+def start_pipeline(system: System) -> None:
+    """Topics, the group at the end of every consumed topic, then worker and bridge (ready)."""
+    ensure_topics([topic.name for topic in topics.ALL] + [system.dlq_topic])
+    start_group_at_end(system.group, [topic.name for topic in topics.CONSUMED])
+    system.worker.start()
+    system.bridge.start()
+    wait_for(lambda: "ready" in system.worker.log(), timeout=60, what="the worker to be ready")
+
+
+def children_of(process: Process) -> list[int]:
+    """Pids of the direct children of `process` (a prefork worker's pool processes)."""
+    assert process.popen is not None
+    listed = subprocess.run(
+        ["ps", "--ppid", str(process.popen.pid), "-o", "pid="],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [int(pid) for pid in listed.split()]
+
+
+def redis_server(port: int, data_dir: Path, log_dir: Path) -> Process:
+    """A private, persistent (AOF) Redis server as the Celery broker should run; not started."""
+    argv = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+        "--dir",
+        str(data_dir),
+        "--daemonize",
+        "no",
+    ]
+    return Process(f"redis-{port}", argv, dict(os.environ), log_dir)
+
+
+def wait_listening(port: int, *, timeout: float = 10.0) -> None:
+    def listening() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_for(listening, timeout=timeout, what=f"a server on 127.0.0.1:{port}")
+
+
+def freeze_when(pid: int, ready: Callable[[], bool], *, group: bool = False) -> None:
+    """Leave `pid` (its process group with `group`) frozen by SIGSTOP at a moment when `ready()`
+    holds; a frozen process changes nothing in Redis, so what `ready` saw stays true. The
+    caller kills it (SIGKILL) or lets it go on (SIGCONT)."""
+    send = os.killpg if group else os.kill
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        send(pid, signal.SIGSTOP)
+        if ready():
+            return
+        send(pid, signal.SIGCONT)
+        time.sleep(0.02)
+    raise AssertionError(f"the moment to freeze {pid} never came")
+
+
+def taken_task_ids(system: System, queue: str) -> set[str]:
+    """Ids of the tasks of `queue` a worker took from the broker and did not acknowledge yet."""
+    return {
+        message["headers"]["id"]
+        for message, _exchange, routing_key in map(json.loads, system.redis.hvals("unacked"))
+        if routing_key == queue
+    }
+
+
+def publishing(system: System) -> bool:
+    """A publisher is mid-batch: it has claimed outbox rows (counted an attempt on them) and
+    holds them in an open transaction while Kafka acknowledges the batch."""
+    engine = create_engine(system.database_url)
+    try:
+        with engine.connect() as connection:
+            return bool(
+                connection.execute(
+                    text(
+                        "select count(*) from pg_stat_activity"
+                        " where datname = current_database() and state = 'idle in transaction'"
+                        " and query ilike 'UPDATE outbox SET attempts%'"
+                    )
+                ).scalar()
+            )
+    finally:
+        engine.dispose()

@@ -1,0 +1,312 @@
+"""Processes SIGKILLed in the middle of a stream of events: every event has its effect exactly once.
+
+- the bridge: what it consumed but did not commit is consumed again after its restart;
+- a worker's pool child: the worker's main process requeues its task (`reject_on_worker_lost`);
+- the whole worker: the tasks it had taken come back after the broker's visibility timeout;
+  killed while it publishes the outbox, it must not hold up publishing once restarted.
+
+Each event is an `event.created` with its own organizer: one event context and
+`LISTINGS_PER_EVENT` listings, each with its `listing.created` in the outbox. A second
+application would add outbox rows, a lost one would leave a context missing.
+
+A process is killed at a chosen moment by freezing it (SIGSTOP), checking in Redis what it
+holds, and only then killing it (SIGKILL) or letting it go on (SIGCONT) and trying again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketplace.domain.database import upgrade
+from marketplace.events import topics
+from tests import services
+from tests.integration.flows import (
+    LISTINGS_PER_EVENT,
+    assert_applied_exactly_once,
+    event_created,
+    event_effects,
+    outbox_event_ids,
+    published_event_ids,
+    wait_for_event_effects,
+    wait_until_published,
+)
+from tests.integration.system import (
+    System,
+    TopicReader,
+    children_of,
+    drop_database,
+    freeze_when,
+    fresh_database,
+    produce_all,
+    publishing,
+    start_pipeline,
+    taken_task_ids,
+    wait_for,
+)
+from workers import constants
+
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
+
+VISIBILITY_TIMEOUT_SECONDS = 10
+CRASH_REDIS_URL = "redis://127.0.0.1:6379/10"
+RECEIVED = re.compile(r"celery\.worker\.strategy: Task [\w.]+\[([0-9a-f-]+)\] received")
+
+
+class Stream:
+    """Writes events to Kafka from a thread, `per_second` of them, like a busy upstream."""
+
+    def __init__(self, system: System, events: list[dict[str, Any]], per_second: int) -> None:
+        self.system, self.events, self.per_second = system, events, per_second
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+        self.produced = 0
+
+    def __enter__(self) -> Stream:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the stream did not finish"
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        tick = 0.1
+        chunk = max(1, int(self.per_second * tick))
+        try:
+            for start in range(0, len(self.events), chunk):
+                began = time.monotonic()
+                produce_all(self.system, self.events[start : start + chunk])
+                self.produced = min(start + chunk, len(self.events))
+                time.sleep(max(0.0, tick - (time.monotonic() - began)))
+        except BaseException as error:  # re-raised by __exit__, in the test's thread
+            self.error = error
+
+
+def kill_when(pid: int, ready: Callable[[], bool], *, group: bool = False) -> None:
+    """SIGKILL `pid` (its process group with `group`) at a moment when `ready()` holds."""
+    freeze_when(pid, ready, group=group)
+    (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+
+
+def taken(system: System) -> set[str]:
+    return taken_task_ids(system, constants.INBOUND_QUEUE)
+
+
+def requeued(system: System, ids: set[str]) -> set[str]:
+    """Ids of the given inbound tasks that were given back to the broker (`redelivered`): still
+    queued, or received again. A requeued task goes to the back of its queue."""
+    queued = {
+        message["headers"]["id"]
+        for message in map(json.loads, system.redis.lrange(constants.INBOUND_QUEUE, 0, -1))
+        if message["headers"].get("redelivered")
+    }
+    received = Counter(RECEIVED.findall(system.worker.log()))
+    return ids & (queued | {task_id for task_id, count in received.items() if count > 1})
+
+
+def replays(worker_log: str, tenant: str) -> int:
+    """Deliveries of the tenant's events that the inbox found applied (or being applied)."""
+    return sum(
+        1
+        for line in worker_log.splitlines()
+        if f"tenant={tenant}" in line
+        and ("already applied" in line or ("retry:" in line and "pk_inbox" in line))
+    )
+
+
+def assert_all_published(
+    reader: TopicReader, db: sessionmaker[Session], tenant: str, events: int
+) -> None:
+    """Every listing.created of the outbox reached Kafka (a CloudEvent id twice is allowed)."""
+    wait_until_published(db, tenant, timeout=30)
+    expected = outbox_event_ids(db, tenant, topics.LISTING_CREATED)
+    assert len(expected) == events * LISTINGS_PER_EVENT
+    published = published_event_ids(reader, tenant, topics.LISTING_CREATED, expected)
+    assert not expected - published, f"{len(expected - published)} listing.created not published"
+
+
+# -- the bridge ------------------------------------------------------------------------------
+def test_bridge_killed_mid_stream_and_restarted_applies_every_event_once(
+    system: System, db: sessionmaker[Session], tenant: str
+) -> None:
+    events = [event_created(tenant, number) for number in range(200)]
+    reader = TopicReader([topics.LISTING_CREATED.name])
+    try:
+        with Stream(system, events, per_second=40) as stream:
+            wait_for(
+                lambda: stream.produced >= 60 and event_effects(db, tenant).contexts,
+                timeout=30,
+                what="a third of the events written and consumed",
+            )
+            system.bridge.kill()
+            produced_at_kill = stream.produced
+            system.bridge.start()
+        restarted = time.monotonic()
+        assert produced_at_kill < len(events), "the stream was over when the bridge was killed"
+
+        # The dead member keeps its partitions until its Kafka session expires (45 s).
+        effects = wait_for_event_effects(db, tenant, len(events), timeout=90)
+        print(
+            f"\nbridge killed after {produced_at_kill}/{len(events)} events were written; all "
+            f"applied {time.monotonic() - restarted:.1f}s after its restart; "
+            f"{replays(system.worker.log(), tenant)} deliveries found already applied"
+        )
+        assert_applied_exactly_once(effects, events)
+        assert_all_published(reader, db, tenant, len(events))
+    finally:
+        reader.close()
+
+
+# -- a worker's pool child -------------------------------------------------------------------
+def test_pool_child_killed_mid_task_has_its_task_requeued_and_applied_once(
+    system: System, db: sessionmaker[Session], tenant: str
+) -> None:
+    events = [event_created(tenant, number) for number in range(300)]
+    ids = {event["id"] for event in events}
+    reader = TopicReader([topics.LISTING_CREATED.name])
+    try:
+        produce_all(system, events)
+        wait_for(lambda: len(event_effects(db, tenant).contexts) >= 30, timeout=30, what="effects")
+        kills = 0
+        while not (given_back := requeued(system, ids)):
+            # A child killed between two tasks loses nothing: again, until one ran one of ours.
+            # Never a child holding the publisher lock: that stall has its own test below.
+            assert kills < 15, "no kill caught a pool child running one of the test's tasks"
+            children = children_of(system.worker)
+            assert children, "the worker has no pool children"
+            kill_when(children[kills % len(children)], lambda: not publishing(system))
+            kills += 1
+            time.sleep(1.0)  # the main process notices a dead child within a second
+        killed = time.monotonic()
+
+        effects = wait_for_event_effects(db, tenant, len(events), timeout=60)
+        print(
+            f"\n{kills} pool children killed, {len(given_back)} of our tasks requeued; all "
+            f"applied {time.monotonic() - killed:.1f}s later"
+        )
+        assert_applied_exactly_once(effects, events)
+        assert_all_published(reader, db, tenant, len(events))
+    finally:
+        reader.close()
+
+
+def test_a_pool_child_killed_is_reported_readably_in_the_worker_log(system: System) -> None:
+    before = len(system.worker.log())
+    child = children_of(system.worker)[0]
+    kill_when(child, lambda: not publishing(system))
+    wait_for(lambda: str(child) in system.worker.log()[before:], timeout=10, what="a report")
+    time.sleep(0.5)
+    written = system.worker.log()[before:]
+    assert "--- Logging error ---" not in written, (
+        "the pool's own log records cannot be formatted (no event_id/tenant_id):\n" + written[:1200]
+    )
+    assert f"pid:{child} exited with 'signal 9 (SIGKILL)'" in written
+
+
+# -- the whole worker ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def short_visibility(
+    real_services: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """A pipeline of its own whose broker redelivers unacknowledged tasks after 10 s."""
+    name = f"marketplace_it_{uuid.uuid4().hex[:8]}"
+    url = fresh_database(services.POSTGRES_TEST_URL, name)
+    upgrade(url)
+    running = System(url, CRASH_REDIS_URL, tmp_path_factory.mktemp("short-visibility-logs"))
+    running.env["BROKER_VISIBILITY_TIMEOUT_SECONDS"] = str(VISIBILITY_TIMEOUT_SECONDS)
+    running.redis.flushdb()
+    start_pipeline(running)
+    yield running
+    running.stop_all()
+    running.redis.flushdb()
+    running.redis.close()
+    drop_database(services.POSTGRES_TEST_URL, name)
+
+
+@pytest.fixture(scope="module")
+def short_visibility_db(short_visibility: System) -> Iterator[sessionmaker[Session]]:
+    engine = create_engine(short_visibility.database_url)
+    yield sessionmaker(engine)
+    engine.dispose()
+
+
+def kill_worker_holding(system: System, ids: set[str]) -> set[str]:
+    """SIGKILL the whole worker while it holds one of `ids` (and not the publisher lock);
+    returns the ids it held."""
+    assert system.worker.popen is not None
+    kill_when(
+        system.worker.popen.pid,
+        lambda: bool(ids & taken(system)) and not publishing(system),
+        group=True,
+    )
+    system.worker.popen.wait(10)
+    return ids & taken(system)
+
+
+def test_worker_killed_mid_stream_gets_its_taken_tasks_back_after_the_visibility_timeout(
+    short_visibility: System, short_visibility_db: sessionmaker[Session], tenant: str
+) -> None:
+    system, db = short_visibility, short_visibility_db
+    events = [event_created(tenant, number) for number in range(300)]
+    ids = {event["id"] for event in events}
+    reader = TopicReader([topics.LISTING_CREATED.name])
+    try:
+        produce_all(system, events)
+        wait_for(lambda: len(event_effects(db, tenant).contexts) >= 30, timeout=30, what="effects")
+        lost = kill_worker_holding(system, ids)
+        killed = time.monotonic()
+        applied_at_kill = len(event_effects(db, tenant).contexts)
+
+        # Restarted once the timeout has passed (a supervisor's backoff), the worker restores
+        # them as it starts. Restarted at once, it would find them only at one of kombu's later
+        # sweeps, 10 s or 100 s after its start (unacked_restore_interval x _throttle).
+        time.sleep(VISIBILITY_TIMEOUT_SECONDS + 1)
+        restarted_log = len(system.worker.log())
+        system.worker.start()
+        effects = wait_for_event_effects(db, tenant, len(events), timeout=60)
+        print(
+            f"\nworker killed after {applied_at_kill}/{len(events)} effects holding {len(lost)} "
+            f"of our tasks; all applied {time.monotonic() - killed:.1f}s after the kill"
+        )
+        assert_applied_exactly_once(effects, events)
+        came_back = set(RECEIVED.findall(system.worker.log()[restarted_log:]))
+        assert lost <= came_back, "the tasks the dead worker held were delivered again"
+        assert_all_published(reader, db, tenant, len(events))
+    finally:
+        reader.close()
+
+
+def test_worker_killed_while_publishing_does_not_stall_the_outbox(
+    short_visibility: System, short_visibility_db: sessionmaker[Session], tenant: str
+) -> None:
+    system, db = short_visibility, short_visibility_db
+    with Stream(system, [event_created(tenant, number) for number in range(300)], 100):
+        assert system.worker.popen is not None
+        kill_when(system.worker.popen.pid, lambda: publishing(system), group=True)
+        system.worker.popen.wait(10)
+    system.worker.start()
+
+    later = str(uuid.uuid4())
+    produce_all(system, [event_created(later, number) for number in range(5)])
+    wait_for_event_effects(db, later, 5, timeout=30)
+    applied = time.monotonic()
+    try:
+        wait_until_published(db, later, timeout=30)
+    except AssertionError:
+        pytest.fail("events applied after the restart are not published 30 s later")
+    print(f"\npublished {time.monotonic() - applied:.1f}s after being applied")
