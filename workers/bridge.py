@@ -74,7 +74,7 @@ class Bridge:
                 if batch:
                     self.handle(batch)
         finally:
-            self.dead_letters.producer.flush()
+            self.dead_letters.close()
             self.consumer.close(autocommit=False)
             logger.info("bridge stopped after %d records", self.processed)
 

@@ -68,7 +68,8 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 with transaction() as ctx:
                     entity = operation(ctx, **dict(arguments), **identity)
                     result: dict[str, Any] = entity.as_dict()
-                request_publish()
+                if ctx.recorded:
+                    request_publish()
                 return result
 
             return self.run_guarded(work)

@@ -26,10 +26,3 @@ def transaction() -> Iterator[Context]:
     """One domain transaction: committed when the block ends, rolled back if it raises."""
     with session_factory()() as session, session.begin():
         yield Context(session, source=current_settings().event_source)
-
-
-def dispose() -> None:
-    """Forget the engine (after a fork, or in tests that switch databases)."""
-    if session_factory.cache_info().currsize:
-        session_factory().kw["bind"].dispose()
-    session_factory.cache_clear()

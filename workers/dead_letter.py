@@ -85,6 +85,10 @@ class DeadLetterSender:
             )
         )
 
+    def close(self) -> None:
+        """Waits for what is still in flight, then lets go of the connection."""
+        self.producer.close(timeout=SEND_TIMEOUT_SECONDS)
+
     def flush(self) -> None:
         """Raises the first KafkaError if any dead letter was not stored."""
         pending, self._pending = self._pending, []

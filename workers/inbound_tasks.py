@@ -33,7 +33,9 @@ def _register(topic: topics.Topic, task_name: str) -> None:
                 entity = applied.entity.as_dict() if applied.entity is not None else None
             if applied.duplicate:
                 logger.info("already applied; nothing to do")
-            else:
+            # A duplicate may be the redelivery of a task that died between its commit and
+            # its publish request: asking again is cheap and spares the sweep's delay.
+            if ctx.recorded or applied.duplicate:
                 request_publish()
             return {"event_id": event.id, "duplicate": applied.duplicate, "entity": entity}
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 _event_id: contextvars.ContextVar[str] = contextvars.ContextVar("event_id", default="-")
@@ -24,15 +22,18 @@ def _record_with_event(*args: Any, **kwargs: Any) -> logging.LogRecord:
     return record
 
 
-@contextmanager
-def event_context(event_id: str | None, tenant_id: str | None) -> Iterator[None]:
-    event_token = _event_id.set(event_id or "-")
-    tenant_token = _tenant_id.set(tenant_id or "-")
-    try:
-        yield
-    finally:
-        _event_id.reset(event_token)
-        _tenant_id.reset(tenant_token)
+Bound = tuple[contextvars.Token[str], contextvars.Token[str]]
+
+
+def bind(event_id: str | None, tenant_id: str | None) -> Bound:
+    """Log lines from now on carry these ids, until `unbind` with what this returned."""
+    return _event_id.set(event_id or "-"), _tenant_id.set(tenant_id or "-")
+
+
+def unbind(bound: Bound) -> None:
+    event_token, tenant_token = bound
+    _event_id.reset(event_token)
+    _tenant_id.reset(tenant_token)
 
 
 def install() -> None:

@@ -1,7 +1,8 @@
 """Publishing the outbox: pending CloudEvents → their Kafka topics.
 
-Any task that changed state calls `request_publish()` after its commit; requests made while a
-publish task is still queued add nothing, so a burst of commits costs one publish task.
+Any task whose transaction recorded events calls `request_publish()` after its commit;
+requests made while a publish task is still queued add nothing, so a burst of commits costs
+one publish task.
 
 A publish task drains the outbox in batches, each in one transaction: claim pending rows →
 send them → wait for every acknowledgement → mark them sent → commit. The database keeps

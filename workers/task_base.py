@@ -40,7 +40,9 @@ class MarketplaceTask(Task):  # type: ignore[misc]
             return work()
         except Exception as error:
             attempt = int(self.request.retries or 0)
-            first_attempt_at = float(self._header(constants.HEADER_FIRST_ATTEMPT_AT) or time.time())
+            first_attempt_at = float(
+                _header(self.request, constants.HEADER_FIRST_ATTEMPT_AT) or time.time()
+            )
             age = time.time() - first_attempt_at
             final: BaseException = error
             if retry_policy.is_retryable(error):
@@ -75,30 +77,23 @@ class MarketplaceTask(Task):  # type: ignore[misc]
         }
         return self.retry(exc=error, countdown=countdown, headers=headers, throw=False)  # type: ignore[no-any-return]
 
-    def _header(self, name: str) -> Any:
-        headers = self.request.headers or {}
-        return headers.get(name, getattr(self.request, name, None))
+
+def _header(request: Any, name: str) -> Any:
+    """A custom message header: Celery keeps it in `headers` or lifts it onto the request."""
+    return (request.headers or {}).get(name, getattr(request, name, None))
 
 
 @task_prerun.connect
-def _enter_event_context(task: Task, **_: Any) -> None:
+def _bind_log_context(task: Task, **_: Any) -> None:
     request = task.request
-    headers = request.headers or {}
-    event_id = headers.get(constants.HEADER_EVENT_ID) or getattr(
-        request, constants.HEADER_EVENT_ID, None
-    )
-    tenant = headers.get(constants.HEADER_TENANT_ID) or getattr(
-        request, constants.HEADER_TENANT_ID, None
-    )
-    if tenant is None and isinstance(request.kwargs, dict):
-        tenant = request.kwargs.get("tenant_id")
-    manager = log_context.event_context(event_id or request.id, tenant)
-    manager.__enter__()
-    request._event_context = manager  # type: ignore[attr-defined]
+    kwargs = request.kwargs if isinstance(request.kwargs, dict) else {}
+    tenant = _header(request, constants.HEADER_TENANT_ID) or kwargs.get("tenant_id")
+    event_id = _header(request, constants.HEADER_EVENT_ID) or request.id
+    request.log_context = log_context.bind(event_id, tenant)
 
 
 @task_postrun.connect
-def _leave_event_context(task: Task, **_: Any) -> None:
-    manager = getattr(task.request, "_event_context", None)
-    if manager is not None:
-        manager.__exit__(None, None, None)
+def _unbind_log_context(task: Task, **_: Any) -> None:
+    bound = getattr(task.request, "log_context", None)
+    if bound is not None:
+        log_context.unbind(bound)

@@ -34,6 +34,8 @@ class Context:
     """The CloudEvents `source` of what we publish, e.g. `marketplace-svc`."""
     clock: Callable[[], datetime] = field(default=utc_now)
     """Aware datetimes; tests pin it so two runs produce identical rows and events."""
+    recorded: list[OutboxMessage] = field(default_factory=list, compare=False, repr=False)
+    """What this context added to the outbox: the caller publishes only if there is any."""
 
     def now(self) -> datetime:
         return self.clock()
@@ -62,5 +64,6 @@ class Context:
             created_at=now,
         )
         self.session.add(message)
+        self.recorded.append(message)
         logger.debug("recorded %s %s for %s", topic.name, cloudevent["id"], cloudevent["subject"])
         return message

@@ -38,11 +38,12 @@ def record(offset: int, value: bytes | dict[str, Any], *, partition: int = 0) ->
 
 
 class FakeConsumer:
-    def __init__(self) -> None:
+    def __init__(self, log: list[str] | None = None) -> None:
+        self.log = log if log is not None else []
         self.partitions = {TopicPartition(topics.PAYMENT_COMPLETED.name, 0)}
         self.commits: list[dict[TopicPartition, int]] = []
         self.paused: set[TopicPartition] = set()
-        self.polls = 0
+        self.paused_at_each_poll: list[bool] = []
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.partitions)
@@ -54,11 +55,12 @@ class FakeConsumer:
         self.paused.difference_update(partitions)
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
-        self.polls += 1
+        self.paused_at_each_poll.append(bool(self.paused))
         return {}
 
     def commit(self, offsets: dict[TopicPartition, Any]) -> None:
         self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+        self.log.append("offsets committed")
 
 
 class FakeSender:
@@ -80,10 +82,12 @@ class FakeDeadLetters:
     def __init__(self, log: list[str]) -> None:
         self.letters: list[Any] = []
         self.log = log
-        self.producer = self
 
     def send(self, letter: Any) -> None:
         self.letters.append(letter)
 
-    def flush(self, timeout: float | None = None) -> None:
+    def flush(self) -> None:
         self.log.append("dead letters flushed")
+
+    def close(self) -> None:
+        self.log.append("dead letters closed")

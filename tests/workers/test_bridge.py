@@ -22,8 +22,9 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_bridge(
     sender: FakeSender | None = None,
 ) -> tuple[Bridge, FakeConsumer, FakeSender, FakeDeadLetters]:
-    consumer, sender = FakeConsumer(), sender or FakeSender()
-    dead_letters = FakeDeadLetters([])
+    steps: list[str] = []
+    consumer, sender = FakeConsumer(steps), sender or FakeSender()
+    dead_letters = FakeDeadLetters(steps)
     bridge = Bridge(consumer, sender, dead_letters, max_record_bytes=1 << 20)  # type: ignore[arg-type]
     return bridge, consumer, sender, dead_letters
 
@@ -48,21 +49,15 @@ def test_a_bad_record_is_dead_lettered_and_the_rest_of_the_batch_goes_on() -> No
     assert "value is not JSON" in str(dead_letters.letters[0].error)
     assert [e.id for e in sender.sent] == [good["id"]]
     assert consumer.commits == [{PARTITION: 2}]
+    assert consumer.log == ["dead letters flushed", "offsets committed"]
 
 
 def test_while_redis_is_down_nothing_is_committed_and_the_partitions_are_paused() -> None:
     bridge, consumer, sender, _ = make_bridge(FakeSender(failures=3))
-    seen_paused: list[bool] = []
-    original_poll = consumer.poll
-    consumer.poll = lambda **kw: (
-        seen_paused.append(PARTITION in consumer.paused),
-        original_poll(**kw),
-    )[1]  # type: ignore[method-assign]
-
     bridge.handle({PARTITION: [record(5, payment_event())]})
 
     assert sender.attempts == 4, "the same batch is sent again until Redis takes it"
-    assert seen_paused == [True, True, True], "the group is kept alive while paused"
+    assert consumer.paused_at_each_poll == [True, True, True], "the group is kept alive, paused"
     assert consumer.paused == set(), "consumption resumes once Redis is back"
     assert consumer.commits == [{PARTITION: 6}]
 
