@@ -18,16 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from marketplace.domain.database import upgrade
 from marketplace.events import topics
-from tests import services
-from tests.integration.system import (
-    System,
-    drop_database,
-    fresh_database,
-    start_group_at_end,
-    wait_for,
-)
+from tests.integration.system import System, migrated_database, start_pipeline, wait_for
 
 N = int(os.environ.get("BENCH_EVENTS", "2000"))
 
@@ -42,39 +34,33 @@ def subscription_changed(tenant: str, i: int) -> dict[str, object]:
 
 
 def run(with_events: bool, log_dir: Path) -> float:
-    name = f"marketplace_bench_{uuid.uuid4().hex[:8]}"
-    url = fresh_database(services.POSTGRES_TEST_URL, name)
-    upgrade(url)
-    system = System(url, "redis://127.0.0.1:6379/7", log_dir)
-    system.redis.flushdb()
-    if with_events:
-        system.worker.argv.append("--events")
-    start_group_at_end(system.group, [topic.name for topic in topics.CONSUMED])
-    system.worker.start()
-    system.bridge.start()
-    engine = create_engine(url)
-    try:
-        wait_for(lambda: "ready" in system.worker.log(), timeout=60, what="the worker")
-        tenant = str(uuid.uuid4())
-        start = time.perf_counter()
-        for i in range(N):
-            event = subscription_changed(tenant, i)
-            system.producer.send(
-                str(event["type"]), json.dumps(event).encode(), key=tenant.encode(),
-                headers=[("content-type", b"application/cloudevents+json")],
-            )  # fmt: skip
-        system.producer.flush()
+    with migrated_database() as url:
+        system = System(url, "redis://127.0.0.1:6379/7", log_dir)
+        system.redis.flushdb()
+        if with_events:
+            system.worker.argv.append("--events")
+        engine = create_engine(url)
+        try:
+            start_pipeline(system)
+            tenant = str(uuid.uuid4())
+            start = time.perf_counter()
+            for i in range(N):
+                event = subscription_changed(tenant, i)
+                system.producer.send(
+                    str(event["type"]), json.dumps(event).encode(), key=tenant.encode(),
+                    headers=[("content-type", b"application/cloudevents+json")],
+                )  # fmt: skip
+            system.producer.flush()
 
-        def applied() -> bool:
-            with engine.connect() as connection:
-                return connection.execute(text("select count(*) from inbox")).scalar() == N
+            def applied() -> bool:
+                with engine.connect() as connection:
+                    return connection.execute(text("select count(*) from inbox")).scalar() == N
 
-        wait_for(applied, timeout=600, interval=0.2, what=f"{N} events applied")
-        return N / (time.perf_counter() - start)
-    finally:
-        system.stop_all()
-        engine.dispose()
-        drop_database(services.POSTGRES_TEST_URL, name)
+            wait_for(applied, timeout=600, interval=0.2, what=f"{N} events applied")
+            return N / (time.perf_counter() - start)
+        finally:
+            system.stop_all()
+            engine.dispose()
 
 
 if __name__ == "__main__":

@@ -9,20 +9,17 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.domain.database import upgrade
-from marketplace.events import topics
 from tests import services
 from tests.integration.system import (
     System,
     TopicReader,
-    drop_database,
-    fresh_database,
+    celery_client_of,
+    migrated_database,
     outbound_topic_names,
-    start_group_at_end,
-    wait_for,
+    session_maker,
+    start_pipeline,
 )
 
 # Redis database of this session's broker; sessions that run at the same time pick different ones.
@@ -38,11 +35,8 @@ def real_services() -> None:
 @pytest.fixture(scope="session")
 def pipeline_database(real_services: None) -> Iterator[str]:
     """A database of this session's own, dropped at the end."""
-    name = f"marketplace_it_{uuid.uuid4().hex[:8]}"
-    url = fresh_database(services.POSTGRES_TEST_URL, name)
-    upgrade(url)
-    yield url
-    drop_database(services.POSTGRES_TEST_URL, name)
+    with migrated_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -51,11 +45,7 @@ def system(pipeline_database: str, tmp_path_factory: pytest.TempPathFactory) -> 
     log_dir = tmp_path_factory.mktemp("system-logs")
     running = System(pipeline_database, PIPELINE_REDIS_URL, log_dir)
     running.redis.flushdb()
-    _create_topics(running)
-    start_group_at_end(running.group, [topic.name for topic in topics.CONSUMED])
-    running.worker.start()
-    running.bridge.start()
-    wait_for(lambda: "ready" in running.worker.log(), timeout=60, what="the worker to be ready")
+    start_pipeline(running)
     yield running
     running.stop_all()
     _report_logs(running, log_dir)
@@ -76,34 +66,18 @@ def outbound(system: System) -> Iterator[TopicReader]:
 
 @pytest.fixture(scope="session")
 def celery_client(system: System) -> Celery:
-    """A Celery client on the system's broker, sending tasks by name as an operator would."""
-    client = Celery("it-client", broker=system.redis_url, backend=system.redis_url)
-    client.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
-    return client
+    return celery_client_of(system)
 
 
 @pytest.fixture(scope="session")
 def db(pipeline_database: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(pipeline_database)
-    yield sessionmaker(engine)
-    engine.dispose()
-
-
-def _create_topics(system: System) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers="127.0.0.1:9092")
-    wanted = [topic.name for topic in topics.ALL] + [system.dlq_topic]
-    missing = [name for name in wanted if name not in set(admin.list_topics())]
-    if missing:
-        admin.create_topics([NewTopic(name, 3, 1) for name in missing])
-    admin.close()
+    with session_maker(pipeline_database) as sessions:
+        yield sessions
 
 
 def _report_logs(system: System, log_dir: Path) -> None:
     for process in (system.bridge, system.worker):
         text = process.log()
         if "Traceback" in text:
-            print(
-                f"\n--- {process.name} log ({process.log_path}) had tracebacks ---\n{text[-4000:]}"
-            )
+            print(f"\n--- {process.name} log ({process.log_path}) had tracebacks ---")
+            print(text[-4000:])

@@ -10,22 +10,26 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
+from celery import Celery
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.domain.database import upgrade
 from marketplace.events import topics
+from tests import services
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -54,6 +58,34 @@ def fresh_database(admin_url: str, name: str) -> str:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def migrated_database() -> Iterator[str]:
+    """A PostgreSQL database of its own, migrated to head, dropped when the block ends."""
+    name = f"marketplace_it_{uuid.uuid4().hex[:8]}"
+    url = fresh_database(services.POSTGRES_TEST_URL, name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_database(services.POSTGRES_TEST_URL, name)
+
+
+@contextmanager
+def session_maker(url: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_engine(url)
+    try:
+        yield sessionmaker(engine)
+    finally:
+        engine.dispose()
+
+
+def celery_client_of(system: System) -> Celery:
+    """A Celery client on the system's broker, sending tasks by name as an operator would."""
+    client = Celery(f"client-of-{system.group}", broker=system.redis_url, backend=system.redis_url)
+    client.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
+    return client
 
 
 def drop_database(admin_url: str, name: str) -> None:
@@ -314,14 +346,11 @@ def redis_server(port: int, data_dir: Path, log_dir: Path) -> Process:
 
 
 def wait_listening(port: int, *, timeout: float = 10.0) -> None:
-    def listening() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    wait_for(listening, timeout=timeout, what=f"a server on 127.0.0.1:{port}")
+    wait_for(
+        lambda: services.is_listening("127.0.0.1", port),
+        timeout=timeout,
+        what=f"a server on 127.0.0.1:{port}",
+    )
 
 
 def freeze_when(pid: int, ready: Callable[[], bool], *, group: bool = False) -> None:

@@ -27,12 +27,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.domain.database import upgrade
 from marketplace.events import topics
-from tests import services
 from tests.integration.flows import (
     LISTINGS_PER_EVENT,
     assert_applied_exactly_once,
@@ -47,11 +44,11 @@ from tests.integration.system import (
     System,
     TopicReader,
     children_of,
-    drop_database,
     freeze_when,
-    fresh_database,
+    migrated_database,
     produce_all,
     publishing,
+    session_maker,
     start_pipeline,
     taken_task_ids,
     wait_for,
@@ -185,7 +182,7 @@ def test_pool_child_killed_mid_task_has_its_task_requeued_and_applied_once(
         kills = 0
         while not (given_back := requeued(system, ids)):
             # A child killed between two tasks loses nothing: again, until one ran one of ours.
-            # Never a child holding the publisher lock: that stall has its own test below.
+            # Never a child in the middle of publishing: that case has its own test below.
             assert kills < 15, "no kill caught a pool child running one of the test's tasks"
             children = children_of(system.worker)
             assert children, "the worker has no pool children"
@@ -224,29 +221,25 @@ def short_visibility(
     real_services: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """A pipeline of its own whose broker redelivers unacknowledged tasks after 10 s."""
-    name = f"marketplace_it_{uuid.uuid4().hex[:8]}"
-    url = fresh_database(services.POSTGRES_TEST_URL, name)
-    upgrade(url)
-    running = System(url, CRASH_REDIS_URL, tmp_path_factory.mktemp("short-visibility-logs"))
-    running.env["BROKER_VISIBILITY_TIMEOUT_SECONDS"] = str(VISIBILITY_TIMEOUT_SECONDS)
-    running.redis.flushdb()
-    start_pipeline(running)
-    yield running
-    running.stop_all()
-    running.redis.flushdb()
-    running.redis.close()
-    drop_database(services.POSTGRES_TEST_URL, name)
+    with migrated_database() as url:
+        running = System(url, CRASH_REDIS_URL, tmp_path_factory.mktemp("short-visibility-logs"))
+        running.env["BROKER_VISIBILITY_TIMEOUT_SECONDS"] = str(VISIBILITY_TIMEOUT_SECONDS)
+        running.redis.flushdb()
+        start_pipeline(running)
+        yield running
+        running.stop_all()
+        running.redis.flushdb()
+        running.redis.close()
 
 
 @pytest.fixture(scope="module")
 def short_visibility_db(short_visibility: System) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(short_visibility.database_url)
-    yield sessionmaker(engine)
-    engine.dispose()
+    with session_maker(short_visibility.database_url) as sessions:
+        yield sessions
 
 
 def kill_worker_holding(system: System, ids: set[str]) -> set[str]:
-    """SIGKILL the whole worker while it holds one of `ids` (and not the publisher lock);
+    """SIGKILL the whole worker while it holds one of `ids` (and is not mid-publish);
     returns the ids it held."""
     assert system.worker.popen is not None
     kill_when(

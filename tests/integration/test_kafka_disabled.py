@@ -8,24 +8,19 @@ pool process can be killed without disturbing any other test.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from celery import Celery
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
-from sqlalchemy import create_engine, select
+from kafka.admin import KafkaAdminClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.domain.database import upgrade
 from marketplace.domain.models import OutboxMessage
 from marketplace.events import topics
-from tests import services
 from tests.integration.flows import call, cloudevent, of_tenant
 from tests.integration.system import (
     BIN,
@@ -33,9 +28,11 @@ from tests.integration.system import (
     ROOT,
     System,
     TopicReader,
-    drop_database,
-    fresh_database,
+    celery_client_of,
+    ensure_topics,
+    migrated_database,
     outbound_topic_names,
+    session_maker,
     wait_for,
 )
 from workers import constants
@@ -48,51 +45,34 @@ KAFKA_OFF_REDIS_URL = "redis://127.0.0.1:6379/11"
 @pytest.fixture(scope="module")
 def kafka_off(real_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """A worker with `KAFKA_ENABLED=false` over a fresh database; no bridge."""
-    name = f"marketplace_it_off_{uuid.uuid4().hex[:8]}"
-    database_url = fresh_database(services.POSTGRES_TEST_URL, name)
-    upgrade(database_url)
-    system = System(
-        database_url,
-        KAFKA_OFF_REDIS_URL,
-        tmp_path_factory.mktemp("kafka-off-logs"),
-        kafka_enabled=False,
-    )
-    system.redis.flushdb()
-    try:
-        system.worker.start()
-        wait_for(lambda: "ready" in system.worker.log(), timeout=60, what="the worker to be ready")
-        yield system
-    finally:
-        system.stop_all()
-        system.redis.close()
-        drop_database(services.POSTGRES_TEST_URL, name)
+    with migrated_database() as database_url:
+        logs = tmp_path_factory.mktemp("kafka-off-logs")
+        system = System(database_url, KAFKA_OFF_REDIS_URL, logs, kafka_enabled=False)
+        system.redis.flushdb()
+        try:
+            system.worker.start()
+            wait_for(lambda: "ready" in system.worker.log(), timeout=60, what="the worker")
+            yield system
+        finally:
+            system.stop_all()
+            system.redis.close()
 
 
 @pytest.fixture(scope="module")
 def kafka_off_client(kafka_off: System) -> Celery:
-    client = Celery("it-kafka-off-client", broker=kafka_off.redis_url, backend=kafka_off.redis_url)
-    client.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
-    return client
+    return celery_client_of(kafka_off)
 
 
 @pytest.fixture(scope="module")
 def kafka_off_db(kafka_off: System) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(kafka_off.database_url)
-    yield sessionmaker(engine)
-    engine.dispose()
+    with session_maker(kafka_off.database_url) as sessions:
+        yield sessions
 
 
 @pytest.fixture
 def produced_topics(real_services: None) -> Iterator[TopicReader]:
     """The 12 produced topics from now on (created if this session has not yet done so)."""
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    try:
-        missing = sorted(set(outbound_topic_names()) - set(admin.list_topics()))
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(name, 3, 1) for name in missing])
-    finally:
-        admin.close()
+    ensure_topics(outbound_topic_names())
     reader = TopicReader(outbound_topic_names())
     watched = {partition.topic for partition in reader.consumer.assignment()}
     assert watched == set(outbound_topic_names()), "some produced topics do not exist"

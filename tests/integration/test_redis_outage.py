@@ -10,10 +10,10 @@ each test checks one promise about it:
   restarted, as a supervisor would, so that this holds or fails on its own);
 - an event whose effect was applied is never dead-lettered.
 
-Redis is stopped while the worker is frozen (SIGSTOP) holding one of the events and the
-publisher lock, so that it meets the outage in the middle of its work. Whether its main process
-also survives, and whether a task was between its commit and its publish request, still depends
-on timing: those two tests can only fail when it happened, and then rightly.
+Redis is stopped while the worker is frozen (SIGSTOP) holding one of the events and in the
+middle of publishing, so that it meets the outage in the middle of its work. Whether its main
+process also survives, and whether a task was between its commit and its publish request,
+still depends on timing: those two tests can only fail when it happened, and then rightly.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.domain.database import upgrade
 from marketplace.events import topics
 from tests import services
 from tests.integration.flows import (
@@ -45,12 +43,12 @@ from tests.integration.system import (
     BOOTSTRAP,
     Process,
     System,
-    drop_database,
     freeze_when,
-    fresh_database,
+    migrated_database,
     produce_all,
     publishing,
     redis_server,
+    session_maker,
     start_pipeline,
     taken_task_ids,
     wait_for,
@@ -99,22 +97,19 @@ def broker(real_services: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def pipeline(broker: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    name = f"marketplace_it_{uuid.uuid4().hex[:8]}"
-    url = fresh_database(services.POSTGRES_TEST_URL, name)
-    upgrade(url)
-    running = System(url, f"redis://127.0.0.1:{PORT}/0", tmp_path_factory.mktemp("outage-logs"))
-    start_pipeline(running)
-    yield running
-    running.stop_all()
-    running.redis.close()
-    drop_database(services.POSTGRES_TEST_URL, name)
+    with migrated_database() as url:
+        logs = tmp_path_factory.mktemp("outage-logs")
+        running = System(url, f"redis://127.0.0.1:{PORT}/0", logs)
+        start_pipeline(running)
+        yield running
+        running.stop_all()
+        running.redis.close()
 
 
 @pytest.fixture(scope="module")
 def pipeline_db(pipeline: System) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(pipeline.database_url)
-    yield sessionmaker(engine)
-    engine.dispose()
+    with session_maker(pipeline.database_url) as sessions:
+        yield sessions
 
 
 @pytest.fixture(scope="module")
