@@ -26,6 +26,18 @@ from tests.integration.system import (
 PIPELINE_REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('IT_REDIS_DB', '15')}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that ran a pipeline reports the state of its broker and processes, so a
+    CI failure says whether a task was lost, stuck or only slow."""
+    report = yield
+    if report.failed and call.when == "call":
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, System):
+                report.sections.append((f"pipeline `{name}` at failure", value.diagnostics()))
+    return report
+
+
 @pytest.fixture(scope="session")
 def real_services() -> None:
     for service in (services.KAFKA, services.REDIS, services.POSTGRES):

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from marketplace.domain.database import upgrade
 from marketplace.events import topics
 from tests import services
+from workers import constants
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -226,6 +227,24 @@ class System:
     def produce_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         self.producer.send(topic, value=value, key=key).get(10)
 
+    def diagnostics(self) -> str:
+        """What a failed test needs to tell a lost task from a slow one: the broker's queues,
+        what workers hold unacknowledged, kombu's restore lock, and the tail of each log."""
+        lines = [f"-- broker {self.redis_url}"]
+        try:
+            for name in (*constants.QUEUES, "unacked", "unacked_index", "unacked_mutex"):
+                kind = self.redis.type(name).decode()
+                size = {"list": self.redis.llen, "hash": self.redis.hlen, "zset": self.redis.zcard}
+                count = size[kind](name) if kind in size else "-"
+                lines.append(f"{name}: {kind} {count} ttl={self.redis.ttl(name)}")
+        except redis.RedisError as error:
+            lines.append(f"unreachable: {error!r}")
+        for process in (self.bridge, self.worker):
+            state = "not started" if process.popen is None else f"exit={process.popen.poll()}"
+            tail = "\n".join(process.log().splitlines()[-40:])
+            lines.append(f"-- {process.name} ({state}), last lines of {process.log_path}:\n{tail}")
+        return "\n".join(lines)
+
     def stop_all(self) -> None:
         for process in (self.bridge, self.worker):
             process.stop()
@@ -375,6 +394,11 @@ def taken_task_ids(system: System, queue: str) -> set[str]:
         for message, _exchange, routing_key in map(json.loads, system.redis.hvals("unacked"))
         if routing_key == queue
     }
+
+
+def queued_task_ids(system: System, queue: str) -> set[str]:
+    """Ids of the tasks waiting in `queue`."""
+    return {json.loads(message)["headers"]["id"] for message in system.redis.lrange(queue, 0, -1)}
 
 
 def publishing(system: System) -> bool:
