@@ -3,8 +3,9 @@
     make bench        (needs Redis and Kafka: `make services`)
 
 1. decode: `envelope.from_record` on structured vs binary records (CPU only);
-2. enqueue: the bridge's `TaskSender` (one connection, one pipeline per batch) vs a plain
-   `send_task` per record, both into a scratch Redis database;
+2. enqueue: the bridge's `TaskSender` (one connection, one pipeline per batch, the inbound
+   ledger written first), the same without the ledger, and a plain `send_task` per record, all
+   into a scratch Redis database;
 3. bridge: records produced to a consumed topic → read, decoded, enqueued and committed by a
    real `Bridge` (consumer group of its own), end to end against Kafka and Redis.
 """
@@ -15,6 +16,7 @@ import json
 import os
 import time
 import uuid
+from typing import Any
 
 import redis
 from kafka import KafkaProducer
@@ -85,11 +87,16 @@ def bench_enqueue() -> float:
     os.environ["REDIS_URL"] = REDIS_URL
     from workers import constants
     from workers.celery_app import app
+    from workers.inbound_ledger import InboundLedger
     from workers.task_sender import TaskSender
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    class NoLedger(InboundLedger):
+        def record(self, cloudevents: Any, *, now: float) -> None:
+            pass
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
     decoded = [envelope.from_record(structured(sample(i)), max_bytes=1 << 20) for i in range(N)]
-    sender = TaskSender(app)
 
     def one_by_one() -> None:
         with app.producer_or_acquire() as producer:
@@ -102,14 +109,19 @@ def bench_enqueue() -> float:
                     producer=producer,
                 )
 
-    def batched() -> None:
+    def batched(sender: TaskSender) -> None:
         for start in range(0, N, 500):
             sender.send(decoded[start : start + 500])
 
     plain = rate(N, timed(one_by_one))
-    pipelined = rate(N, timed(batched))
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    unledgered = rate(N, timed(lambda: batched(TaskSender(app, NoLedger(client)))))
+    pipelined = rate(N, timed(lambda: batched(TaskSender(app, InboundLedger(client)))))
+    client.flushdb()
     print(f"enqueue send_task each  {plain:>9,.0f} tasks/s")
+    print(
+        f"enqueue pipelined batch {unledgered:>9,.0f} tasks/s   ratio {unledgered / plain:.2f}x"
+        "   (without the inbound ledger)"
+    )
     print(f"enqueue TaskSender      {pipelined:>9,.0f} tasks/s   ratio {pipelined / plain:.2f}x")
     return pipelined
 
@@ -118,6 +130,7 @@ def bench_bridge() -> None:
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.dead_letter import DeadLetterSender
+    from workers.inbound_ledger import InboundLedger
     from workers.kafka_clients import make_consumer, make_producer
     from workers.settings import load_settings
     from workers.task_sender import TaskSender
@@ -132,7 +145,7 @@ def bench_bridge() -> None:
     consumer = make_consumer(settings, auto_offset_reset="latest")
     bridge = Bridge(
         consumer,
-        TaskSender(app),
+        TaskSender(app, InboundLedger(redis.Redis.from_url(REDIS_URL))),
         DeadLetterSender(make_producer(settings), settings.kafka_dlq_topic),
         max_record_bytes=settings.kafka_max_record_bytes,
         poll_timeout_ms=100,

@@ -60,7 +60,11 @@ def celery_config() -> dict[str, Any]:
             "sweep-stale-outbox": {
                 "task": constants.SWEEP_TASK,
                 "schedule": constants.SWEEP_INTERVAL_SECONDS,
-            }
+            },
+            "redeliver-lost-inbound": {
+                "task": constants.REDELIVER_TASK,
+                "schedule": constants.SWEEP_INTERVAL_SECONDS,
+            },
         },
         "worker_hijack_root_logger": True,
         "worker_log_format": constants.LOG_FORMAT,
@@ -70,7 +74,12 @@ def celery_config() -> dict[str, Any]:
 
 app = Celery(
     "marketplace",
-    include=["workers.inbound_tasks", "workers.command_tasks", "workers.publish_tasks"],
+    include=[
+        "workers.inbound_tasks",
+        "workers.command_tasks",
+        "workers.publish_tasks",
+        "workers.redelivery_tasks",
+    ],
 )
 app.add_defaults(celery_config)
 log_context.install()

@@ -143,12 +143,14 @@ def _bridge(args: argparse.Namespace) -> int:
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.dead_letter import DeadLetterSender
+    from workers.inbound_ledger import InboundLedger
     from workers.kafka_clients import make_consumer, make_producer
+    from workers.producer import shared_redis
     from workers.task_sender import TaskSender
 
     bridge = Bridge(
         make_consumer(settings),
-        TaskSender(app),
+        TaskSender(app, InboundLedger(shared_redis())),
         DeadLetterSender(make_producer(settings), settings.kafka_dlq_topic),
         max_record_bytes=settings.kafka_max_record_bytes,
     )

@@ -22,6 +22,7 @@ if set(INBOUND_TASKS) != {topic.name for topic in topics.CONSUMED}:
 
 PUBLISH_TASK = "marketplace.outbox.publish"
 SWEEP_TASK = "marketplace.outbox.sweep"
+REDELIVER_TASK = "marketplace.inbound.redeliver"
 
 # Retries: exponential backoff with jitter, capped at 300 s and at a quarter of the broker's
 # visibility timeout (a countdown longer than that makes Redis deliver the task twice).
@@ -29,6 +30,7 @@ RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 300.0
 SWEEP_INTERVAL_SECONDS = 30.0
 PUBLISH_BATCH_SIZE = 500
+REDELIVER_BATCH_SIZE = 1000
 
 # Task message headers set by the bridge (and kept by Celery across retries).
 HEADER_TENANT_ID = "tenant_id"

@@ -3,7 +3,8 @@
 The bridge sends them (task id = CloudEvent id); operators can send them by hand with the
 structured CloudEvent as the only argument:
 `celery -A workers call marketplace.orders.mark_paid --args '[{"specversion": "1.0", …}]'`.
-Applying is idempotent through the inbox, so a redelivered task has no second effect.
+Applying is idempotent through the inbox, so a redelivered task has no second effect. An event
+applied or dead-lettered is settled in the inbound ledger (see `workers.inbound_ledger`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from marketplace.events import envelope, topics
 from workers import constants, dead_letter
 from workers.celery_app import app
 from workers.database import transaction
-from workers.producer import send_dead_letter
+from workers.inbound_ledger import InboundLedger
+from workers.producer import send_dead_letter, shared_redis
 from workers.publish_tasks import request_publish
 from workers.task_base import MarketplaceTask
 
@@ -37,10 +39,12 @@ def _register(topic: topics.Topic, task_name: str) -> None:
             # its publish request: asking again is cheap and spares the sweep's delay.
             if ctx.recorded or applied.duplicate:
                 request_publish()
+            InboundLedger(shared_redis()).settle(cloudevent)
             return {"event_id": event.id, "duplicate": applied.duplicate, "entity": entity}
 
         def dead(error: BaseException) -> None:
             send_dead_letter(dead_letter.for_task(cloudevent, error, task_name))
+            InboundLedger(shared_redis()).settle(cloudevent)
 
         return self.run_guarded(work, on_permanent=dead)
 

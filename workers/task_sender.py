@@ -1,10 +1,12 @@
-"""Sends inbound tasks to the Celery broker for the bridge: one connection, one pipeline a batch."""
+"""Sends inbound tasks to the Celery broker for the bridge: one connection, one pipeline a batch,
+each event recorded in the inbound ledger first."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from celery import Celery
 from kombu.exceptions import KombuError, OperationalError
@@ -13,6 +15,7 @@ from redis.exceptions import RedisError
 from marketplace.errors import TransientError
 from marketplace.events.envelope import InboundEvent
 from workers import constants
+from workers.inbound_ledger import InboundLedger
 
 logger = logging.getLogger(__name__)
 
@@ -22,29 +25,37 @@ class BrokerUnavailable(TransientError):
 
 
 class TaskSender:
-    def __init__(self, app: Celery) -> None:
-        self.app = app
+    def __init__(self, app: Celery, ledger: InboundLedger) -> None:
+        self.app, self.ledger = app, ledger
 
     def send(self, events: Sequence[InboundEvent]) -> None:
-        """Enqueue one task per event (task id = CloudEvent id); returns once Redis has them all.
+        self.send_cloudevents([event.to_dict() for event in events])
+
+    def send_cloudevents(self, cloudevents: Sequence[dict[str, Any]]) -> None:
+        """Enqueue one task per valid structured CloudEvent (task id = CloudEvent id); returns
+        once Redis has them all, in the ledger and in the queue.
 
         A failed pipeline may have delivered part of the batch: the caller sends the whole
         batch again, and the duplicates are no-ops downstream (same task id, inbox).
         """
-        if not events:
+        if not cloudevents:
             return
         enqueued_at = time.time()
         try:
-            with self.app.producer_or_acquire() as producer, producer.batch(max_size=len(events)):
-                for event in events:
+            self.ledger.record(cloudevents, now=enqueued_at)
+            with (
+                self.app.producer_or_acquire() as producer,
+                producer.batch(max_size=len(cloudevents)),
+            ):
+                for cloudevent in cloudevents:
                     self.app.send_task(
-                        constants.INBOUND_TASKS[event.topic.name],
-                        args=[event.to_dict()],
-                        task_id=event.id,
+                        constants.INBOUND_TASKS[cloudevent["type"]],
+                        args=[cloudevent],
+                        task_id=cloudevent["id"],
                         queue=constants.INBOUND_QUEUE,
                         headers={
-                            constants.HEADER_EVENT_ID: event.id,
-                            constants.HEADER_TENANT_ID: event.tenant_id,
+                            constants.HEADER_EVENT_ID: cloudevent["id"],
+                            constants.HEADER_TENANT_ID: cloudevent["tenantid"],
                             constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at,
                         },
                         producer=producer,
@@ -53,5 +64,5 @@ class TaskSender:
                     )
         except (OperationalError, KombuError, RedisError, OSError) as error:
             raise BrokerUnavailable(
-                f"the Celery broker did not accept {len(events)} tasks: {error!r}"
+                f"the Celery broker did not accept {len(cloudevents)} tasks: {error!r}"
             ) from error

@@ -3,7 +3,9 @@
 - the bridge: what it consumed but did not commit is consumed again after its restart;
 - a worker's pool child: the worker's main process requeues its task (`reject_on_worker_lost`);
 - the whole worker: the tasks it had taken come back after the broker's visibility timeout;
-  killed while it publishes the outbox, it must not hold up publishing once restarted.
+  killed as it takes a task (between kombu's BRPOP and its write to `unacked`), the broker
+  has lost that task and the inbound ledger sends it again; killed while it publishes the
+  outbox, it must not hold up publishing once restarted.
 
 Each event is an `event.created` with its own organizer: one event context and
 `LISTINGS_PER_EVENT` listings, each with its `listing.created` in the outbox. A second
@@ -43,17 +45,19 @@ from tests.integration.flows import (
 from tests.integration.system import (
     System,
     TopicReader,
+    celery_client_of,
     children_of,
     freeze_when,
     migrated_database,
     produce_all,
     publishing,
+    queued_task_ids,
     session_maker,
     start_pipeline,
     taken_task_ids,
     wait_for,
 )
-from workers import constants
+from workers import constants, inbound_ledger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
@@ -238,17 +242,31 @@ def short_visibility_db(short_visibility: System) -> Iterator[sessionmaker[Sessi
         yield sessions
 
 
-def kill_worker_holding(system: System, ids: set[str]) -> set[str]:
-    """SIGKILL the whole worker while it holds one of `ids` (and is not mid-publish);
-    returns the ids it held."""
+def whereabouts(
+    system: System, db: sessionmaker[Session], tenant: str, ids: set[str]
+) -> tuple[set[str], set[str]]:
+    """(held, unaccounted): the ids a worker holds unacknowledged, and those that are neither
+    applied, nor queued, nor held: in kombu's window between BRPOP and its write to `unacked`
+    (once the bridge has enqueued them all)."""
+    held = taken(system)
+    applied = set(event_effects(db, tenant).inbox)
+    return held, ids - held - applied - queued_task_ids(system, constants.INBOUND_QUEUE)
+
+
+def kill_worker_when(system: System, ready: Callable[[], bool]) -> None:
     assert system.worker.popen is not None
-    kill_when(
-        system.worker.popen.pid,
-        lambda: bool(ids & taken(system)) and not publishing(system),
-        group=True,
-    )
+    kill_when(system.worker.popen.pid, lambda: not publishing(system) and ready(), group=True)
     system.worker.popen.wait(10)
-    return ids & taken(system)
+
+
+def wait_until_enqueued(
+    system: System, db: sessionmaker[Session], tenant: str, ids: set[str]
+) -> None:
+    wait_for(
+        lambda: not whereabouts(system, db, tenant, ids)[1],
+        timeout=30,
+        what="the bridge to enqueue every event",
+    )
 
 
 def test_worker_killed_mid_stream_gets_its_taken_tasks_back_after_the_visibility_timeout(
@@ -261,7 +279,10 @@ def test_worker_killed_mid_stream_gets_its_taken_tasks_back_after_the_visibility
     try:
         produce_all(system, events)
         wait_for(lambda: len(event_effects(db, tenant).contexts) >= 30, timeout=30, what="effects")
-        lost = kill_worker_holding(system, ids)
+        wait_until_enqueued(system, db, tenant, ids)
+        # Not while a task is in kombu's BRPOP window: that is the next test.
+        kill_worker_when(system, lambda: is_holding_all(*whereabouts(system, db, tenant, ids)))
+        lost = ids & taken(system)
         killed = time.monotonic()
         applied_at_kill = len(event_effects(db, tenant).contexts)
 
@@ -282,6 +303,54 @@ def test_worker_killed_mid_stream_gets_its_taken_tasks_back_after_the_visibility
         assert_all_published(reader, db, tenant, len(events))
     finally:
         reader.close()
+
+
+def is_holding_all(held: set[str], unaccounted: set[str]) -> bool:
+    return bool(held) and not unaccounted
+
+
+def test_worker_killed_as_it_takes_a_task_loses_it_from_the_broker_and_the_ledger_redelivers_it(
+    short_visibility: System, short_visibility_db: sessionmaker[Session], tenant: str
+) -> None:
+    system, db = short_visibility, short_visibility_db
+    events = [event_created(tenant, number) for number in range(300)]
+    ids = {event["id"] for event in events}
+    produce_all(system, events)
+    wait_for(lambda: len(event_effects(db, tenant).contexts) >= 30, timeout=30, what="effects")
+    wait_until_enqueued(system, db, tenant, ids)
+    kill_worker_when(system, lambda: bool(whereabouts(system, db, tenant, ids)[1]))
+    _, in_window = whereabouts(system, db, tenant, ids)
+    killed = time.monotonic()
+
+    time.sleep(VISIBILITY_TIMEOUT_SECONDS + 1)
+    system.worker.start()
+    others = ids - in_window
+    wait_for(
+        lambda: others <= set(event_effects(db, tenant).inbox),
+        timeout=60,
+        what="every event but those in the window",
+    )
+    time.sleep(VISIBILITY_TIMEOUT_SECONDS)  # a restore sweep of the restarted worker, too
+    applied = set(event_effects(db, tenant).inbox)
+    assert in_window and not in_window & applied, "lost by the broker: Kafka is committed"
+
+    celery_client_of(system).send_task(constants.REDELIVER_TASK, queue=constants.COMMANDS_QUEUE)
+    effects = wait_for_event_effects(db, tenant, len(events), timeout=60)
+    print(
+        f"\nworker killed with {len(in_window)} task(s) between BRPOP and `unacked`; "
+        f"the ledger had them applied {time.monotonic() - killed:.1f}s after the kill"
+    )
+    assert_applied_exactly_once(effects, events)
+    wait_for(
+        lambda: not ledger_entries_of(system, tenant),
+        timeout=10,
+        what="every event of the tenant settled in the ledger",
+    )
+
+
+def ledger_entries_of(system: System, tenant: str) -> list[str]:
+    entries = system.redis.zrange(inbound_ledger.ENQUEUED_AT_KEY, 0, -1)
+    return [entry for entry in map(json.loads, entries) if entry[0] == tenant]
 
 
 def test_worker_killed_while_publishing_does_not_stall_the_outbox(

@@ -1,0 +1,44 @@
+"""Beat: send again the inbound events the broker lost (see `workers.inbound_ledger`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from workers import constants
+from workers.celery_app import app
+from workers.inbound_ledger import InboundLedger
+from workers.producer import shared_redis
+from workers.settings import current_settings
+from workers.task_base import MarketplaceTask
+from workers.task_sender import TaskSender
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(name=constants.REDELIVER_TASK, base=MarketplaceTask, bind=True)
+def redeliver(self: MarketplaceTask) -> int:
+    """Enqueue again the inbound events still unsettled a visibility timeout after they were
+    enqueued; returns how many. A copy of a task that is only late is a no-op for the inbox."""
+    ledger = InboundLedger(shared_redis())
+    enqueued_before = time.time() - current_settings().broker_visibility_timeout_seconds
+
+    def work() -> int:
+        unsettled = []
+        for event in ledger.unsettled_since(enqueued_before, limit=constants.REDELIVER_BATCH_SIZE):
+            if event.get("type") in constants.INBOUND_TASKS:
+                unsettled.append(event)
+            else:  # recorded by a bridge whose catalog consumed a topic this one does not
+                logger.error("dropping ledger entry of unknown type: %s", event)
+                ledger.settle(event)
+        if unsettled:
+            logger.warning(
+                "%d inbound events unsettled a visibility timeout after they were enqueued; "
+                "enqueueing them again: %s",
+                len(unsettled),
+                ", ".join(event["id"] for event in unsettled[:20]),
+            )
+            TaskSender(app, ledger).send_cloudevents(unsettled)
+        return len(unsettled)
+
+    return self.run_guarded(work)
