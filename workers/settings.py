@@ -8,6 +8,7 @@ bad variable and what it accepts.
 from __future__ import annotations
 
 import enum
+import re
 from functools import lru_cache
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -134,8 +135,16 @@ def load_settings(**overrides: object) -> Settings:
                 problems.append(f"KAFKA_SASL_MECHANISM: {error['msg']}")
                 continue
             variable = "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
+            problems.append(f"{variable}: {error['msg']} (got {_redacted(error.get('input'))!r})")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _redacted(value: object) -> object:
+    """A bad URL is echoed without its password (`redis://user:***@host`)."""
+    return _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
+
+
+_URL_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
 
 
 @lru_cache(maxsize=1)

@@ -198,3 +198,10 @@ def test_the_process_settings_are_read_once(environment, monkeypatch):
         assert first.event_source == "first"
     finally:
         current_settings.cache_clear()
+
+
+def test_a_bad_url_is_echoed_without_its_password(refused):
+    message = refused(REDIS_URL="http://broker:s3cret@cache.internal:6379/0")
+
+    assert "s3cret" not in message
+    assert "http://broker:***@cache.internal:6379/0" in message
