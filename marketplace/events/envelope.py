@@ -19,6 +19,7 @@ from cloudevents.core.bindings import kafka as kafka_binding
 from cloudevents.core.exceptions import BaseCloudEventException, CloudEventValidationError
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from dateutil.parser import isoparse
 from pydantic import ValidationError
 
 from marketplace.errors import PermanentError
@@ -157,16 +158,58 @@ def from_record(
         raise EnvelopeError(["record has no value (a tombstone is not an event)"], record)
     checker = _Checker(accepted, record.topic)
     headers = _header_dict(record.headers, checker.problems)
-    message = kafka_binding.KafkaMessage(headers=headers, key=None, value=record.value)
     try:
-        kafka_binding.from_kafka(message, _FORMAT, checker)
+        _read_record(checker, headers, record.value)
     except EnvelopeError as error:
         raise EnvelopeError(error.problems, record) from None
     except UnicodeDecodeError:
         raise EnvelopeError(["value is not UTF-8 text"], record) from None
     except (ValueError, AttributeError, TypeError) as error:
-        raise EnvelopeError([_unreadable(error)], record) from None
+        past_time = _read_past_a_bad_time(
+            checker.problems, accepted, record.topic, headers, record.value
+        )
+        raise EnvelopeError(past_time or [_unreadable(error)], record) from None
     return checker.result(record)
+
+
+def _read_record(checker: _Checker, headers: dict[str, bytes], value: bytes) -> None:
+    kafka_binding.from_kafka(
+        kafka_binding.KafkaMessage(headers=headers, key=None, value=value), _FORMAT, checker
+    )
+
+
+def _read_past_a_bad_time(
+    problems: list[str],
+    accepted: tuple[topics.Topic, ...],
+    topic_name: str,
+    headers: dict[str, bytes],
+    value: bytes,
+) -> list[str] | None:
+    """The SDK stops at a `time` it cannot parse, before the rest is checked: read the record
+    again without it, so that the error still names every problem. None: `time` was fine."""
+    if "ce_time" in headers:
+        time_problem = _time_problem(headers["ce_time"].decode())
+        headers = {name: raw for name, raw in headers.items() if name != "ce_time"}
+    else:
+        try:
+            structured = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(structured, dict):
+            return None
+        time_problem = _pop_bad_time(structured)
+        value = json.dumps(structured).encode()
+    if time_problem is None:
+        return None
+    checker = _Checker(accepted, topic_name)
+    checker.problems += [*problems, time_problem]
+    try:
+        _read_record(checker, headers, value)
+    except EnvelopeError as error:
+        return error.problems
+    except (ValueError, AttributeError, TypeError) as error:
+        return [*checker.problems, _unreadable(error)]
+    return checker.problems
 
 
 def from_dict(
@@ -174,6 +217,10 @@ def from_dict(
 ) -> InboundEvent:
     """Decode a structured-mode object (a task's argument, possibly typed in by an operator)."""
     checker = _Checker(accepted, topic_name=None)
+    envelope = dict(envelope)
+    time_problem = _pop_bad_time(envelope)
+    if time_problem is not None:  # the SDK would stop there, before checking the rest
+        checker.problems.append(time_problem)
     try:
         _FORMAT.read(checker, json.dumps(envelope))
     except (ValueError, AttributeError, TypeError) as error:
@@ -197,6 +244,26 @@ def _header_dict(headers: Headers, problems: list[str]) -> dict[str, bytes]:
             continue
         result[name] = value
     return result
+
+
+def _pop_bad_time(structured: dict[str, Any]) -> str | None:
+    """Remove an unreadable `time` from a structured envelope; returns what is wrong with it."""
+    if "time" not in structured:
+        return None
+    problem = _time_problem(structured["time"])
+    if problem is not None:
+        del structured["time"]
+    return problem
+
+
+def _time_problem(value: object) -> str | None:
+    if not isinstance(value, str):
+        return f"time: {value!r} is not an RFC 3339 timestamp string"
+    try:
+        isoparse(value)
+    except (ValueError, OverflowError):
+        return f"time: {value!r} is not an RFC 3339 timestamp"
+    return None
 
 
 def _unreadable(error: Exception) -> str:

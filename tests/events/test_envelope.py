@@ -408,14 +408,18 @@ def test_a_task_argument_decodes_with_from_dict(inbound_envelope):
 
 
 def test_a_bad_task_argument_names_every_problem(inbound_envelope):
-    bad = inbound_envelope(drop=("source",), tenantid="tenant-1", data={"id": "p-1"})
+    bad = inbound_envelope(
+        drop=("source",), tenantid="tenant-1", data={"id": "p-1"}, time="last tuesday"
+    )
 
     with pytest.raises(envelope.EnvelopeError) as caught:
         envelope.from_dict(bad)
 
     assert caught.value.record is None
+    assert "time" in bad, "the caller's dict is left as it was"
     assert_names(
         caught.value,
+        "time: 'last tuesday' is not an RFC 3339 timestamp",
         "source: missing",
         "tenantid: 'tenant-1' is not a UUID",
         "data.orderId",
@@ -506,7 +510,17 @@ STRUCTURED_CASES = [
     ),
     pytest.param({"data": "paid"}, ["data: expected a JSON object"], id="data-a-string"),
     pytest.param({"drop": ("data",)}, ["data: expected a JSON object"], id="no-data"),
-    pytest.param({"time": "yesterday"}, ["time: not an RFC 3339 timestamp"], id="time-not-rfc3339"),
+    pytest.param(
+        {"time": "yesterday"},
+        ["time: 'yesterday' is not an RFC 3339 timestamp"],
+        id="time-not-rfc3339",
+    ),
+    pytest.param({"time": 5}, ["time: 5 is not an RFC 3339 timestamp string"], id="time-a-number"),
+    pytest.param(
+        {"time": "yesterday", "drop": ("id",), "tenantid": "x"},
+        ["time: 'yesterday'", "id: missing", "tenantid: 'x' is not a UUID"],
+        id="time-and-the-rest-at-once",
+    ),
     pytest.param({"time": "2026-03-02T12:00:00"}, ["time:"], id="time-naive"),
     pytest.param(
         {"drop": ("data",), "data_base64": "abc"},
@@ -571,6 +585,11 @@ BINARY_CASES = [
             "data.currency",
         ],
         id="several-at-once",
+    ),
+    pytest.param(
+        {"time": "yesterday", "drop": ("source",)},
+        ["time: 'yesterday' is not an RFC 3339 timestamp", "source: missing"],
+        id="time-and-the-rest-at-once",
     ),
 ]
 
