@@ -6,9 +6,11 @@ Each task checks its kwargs against the operation's signature (every bad or unkn
 is named at once, as a permanent error), runs the operation in one transaction, asks for the
 outbox to be published, and returns the entity as a dict.
 
-Delivery is at least once, so a command may run again after a worker died between its commit
-and its acknowledgement. Commands that create something use the task id as the new entity's
-id, which makes the repeat return the same entity; transitions refuse to happen twice.
+Delivery is at least once, so a command may be delivered again after a worker died between
+its commit and its acknowledgement. The task id is the command id: its result is recorded in
+the command's transaction (`marketplace.domain.commands`) and a repeat returns it without
+running again. Commands that create something also use it as the new entity's id, so the id
+Flower shows for the task is the entity's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
-from marketplace.domain import disputes, listings, orders, quotes, rfps
+from marketplace.domain import commands, disputes, listings, orders, quotes, rfps
 from marketplace.domain.context import Context
 from marketplace.errors import PermanentError
 from marketplace.events.schema import Currency, EntityId, Instant, MinorUnits, Money, TenantId
@@ -64,13 +66,20 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
                     )
                     raise InvalidArguments(f"{name}: {problems}") from None
+                values = dict(arguments)
                 identity = {COMMAND_ID: self.request.id} if takes_id else {}
                 with transaction() as ctx:
-                    entity = operation(ctx, **dict(arguments), **identity)
-                    result: dict[str, Any] = entity.as_dict()
-                if ctx.recorded:
+                    ran = commands.run_once(
+                        ctx,
+                        values["tenant_id"],
+                        self.request.id,
+                        name,
+                        lambda: operation(ctx, **values, **identity),
+                    )
+                # A repeat may follow a crash between the first run's commit and its request.
+                if ctx.recorded or ran.repeated:
                     request_publish()
-                return result
+                return ran.result
 
             return self.run_guarded(work)
 

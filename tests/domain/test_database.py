@@ -46,7 +46,7 @@ def test_upgrading_again_changes_nothing(db: Database) -> None:
 
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-            ("0001",)
+            ("0002",)
         ]
 
 

@@ -19,6 +19,7 @@ from tests.integration.flows import (
     wait_until_paid,
 )
 from tests.integration.system import System, TopicReader, wait_for
+from workers import constants
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
@@ -229,3 +230,41 @@ def test_a_command_delivered_twice_creates_its_entity_once(
     )
     created = outbound.read(of_tenant(tenant, topics.LISTING_CREATED), count=2, timeout=3)
     assert len(created) == 1
+
+
+def test_a_command_delivered_twice_returns_its_first_result_and_acts_once(
+    celery_client: Celery, outbound: TopicReader, tenant: str
+) -> None:
+    listing = call(
+        celery_client,
+        "marketplace.listings.create",
+        tenant_id=tenant,
+        seller_id="s-1",
+        title="Premium Catering Service",
+        lane="vendora",
+        price=5000,
+        currency="USD",
+    )
+    # The same message again, as after a worker died between its commit and its ack.
+    command_id = str(uuid.uuid4())
+    results = []
+    for _ in range(2):
+        celery_client.backend.forget(command_id)  # wait for this run's result, not the last
+        sent = celery_client.send_task(
+            "marketplace.listings.publish",
+            kwargs={"tenant_id": tenant, "listing_id": listing["id"]},
+            task_id=command_id,
+            queue=constants.COMMANDS_QUEUE,
+        )
+        results.append(sent.get(timeout=30))
+
+    assert results[0] == results[1] and results[0]["status"] == "published"
+    published = outbound.read(
+        lambda r: (
+            of_tenant(tenant, topics.LISTING_PUBLISHED)(r)
+            and value_of(r)["data"]["id"] == listing["id"]
+        ),
+        count=2,
+        timeout=5,
+    )
+    assert len(published) == 1

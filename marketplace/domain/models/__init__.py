@@ -1,6 +1,7 @@
 """Every table of the marketplace; importing this package registers them all on `Base.metadata`."""
 
 from marketplace.domain.models.base import Base
+from marketplace.domain.models.command_run import CommandRun
 from marketplace.domain.models.dispute import Dispute, DisputeOutcome, DisputeStatus
 from marketplace.domain.models.event_context import EventContext
 from marketplace.domain.models.inbox_entry import InboxEntry
@@ -15,6 +16,7 @@ from marketplace.domain.models.seller import Seller
 
 __all__ = [
     "Base",
+    "CommandRun",
     "Dispute",
     "DisputeOutcome",
     "DisputeStatus",
