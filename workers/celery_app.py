@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from workers import constants, log_context
 from workers.settings import current_settings
@@ -47,7 +47,9 @@ def celery_config() -> dict[str, Any]:
             # never silently replayed; the bridge resends a failed batch itself.
         },
         "result_backend_transport_options": {"socket_timeout": 5, "socket_connect_timeout": 5},
-        "task_queues": [Queue(name) for name in constants.QUEUES],
+        # Each queue bound under its own name: without an exchange Celery binds all three to
+        # the default queue's, and the worker banner shows them all as `key=commands`.
+        "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in constants.QUEUES],
         "task_default_queue": constants.COMMANDS_QUEUE,
         "task_routes": {
             "marketplace.outbox.*": {"queue": constants.PUBLISH_QUEUE},
