@@ -29,7 +29,7 @@ services-down: ## Stop the services started by `make services`
 services-status: ## One line per service; fails if any is down
 	scripts/services.sh status
 
-test: install services ## The whole suite, against the real services
+test: install lint services ## Lint and types, then the whole suite against the real services
 	$(VENV)/bin/pytest
 
 run: install services ## Migrate, create the topics and run every Procfile process
@@ -42,5 +42,7 @@ bench: install services ## Throughput benchmarks, printed side by side
 	$(VENV)/bin/python -m bench
 	$(VENV)/bin/python -m bench.pipeline
 
-lint: install
-	$(VENV)/bin/ruff check marketplace workers tests
+lint: install ## ruff (rules and formatting) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy

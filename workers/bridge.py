@@ -152,7 +152,7 @@ class Bridge:
             self.consumer.pause(*assigned)
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):
     """Every finished batch is already committed when `poll()` rebalances, so revoking only
     needs to forget the in-flight batch's partitions (while paused for Redis)."""
 

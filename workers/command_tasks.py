@@ -52,7 +52,7 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         fields: dict[str, Any] = {
             p.name: (hints[p.name], ... if p.default is p.empty else p.default) for p in parameters
         }
-        arguments_model = create_model(  # type: ignore[call-overload]
+        arguments_model = create_model(
             f"{name}.kwargs", __config__=ConfigDict(extra="forbid", strict=False), **fields
         )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -44,7 +44,7 @@ class InboundLedger:
         if not entries:
             return
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(EVENTS_KEY, mapping=entries)
+        pipe.hset(EVENTS_KEY, mapping=entries)  # type: ignore[arg-type]  # (a str is encodable)
         pipe.zadd(ENQUEUED_AT_KEY, dict.fromkeys(entries, now))
         pipe.execute()
 
@@ -53,16 +53,18 @@ class InboundLedger:
         one redundant delivery, a no-op for the inbox."""
         entry = entry_of(cloudevent)
         try:
-            self.client.pipeline(transaction=True).zrem(ENQUEUED_AT_KEY, entry).hdel(
-                EVENTS_KEY, entry
-            ).execute()
+            pipe = self.client.pipeline(transaction=True)
+            pipe.zrem(ENQUEUED_AT_KEY, entry)
+            pipe.hdel(EVENTS_KEY, entry)
+            pipe.execute()
         except (redis.RedisError, OSError) as error:
             logger.warning("ledger entry not settled (it will be delivered again): %r", error)
 
     def unsettled_since(self, enqueued_before: float, *, limit: int) -> list[dict[str, Any]]:
         """The oldest events last enqueued before `enqueued_before` and not settled since."""
-        entries = self.client.zrangebyscore(
-            ENQUEUED_AT_KEY, "-inf", enqueued_before, start=0, num=limit
+        entries = cast(  # without scores, the reply is the members alone
+            list[bytes],
+            self.client.zrangebyscore(ENQUEUED_AT_KEY, "-inf", enqueued_before, start=0, num=limit),
         )
         if not entries:
             return []

@@ -20,7 +20,7 @@ Signer = Callable[[str], tuple[str, int]]
 """(region) -> (token, expiry as epoch milliseconds): the signer library's shape."""
 
 
-class MskIamTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
+class MskIamTokenProvider(AbstractTokenProvider):
     """kafka-python rejects providers that do not subclass its AbstractTokenProvider."""
 
     def __init__(

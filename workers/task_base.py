@@ -28,7 +28,7 @@ class GaveUp(PermanentError):
     """A transient failure that outlived its attempts or its age."""
 
 
-class MarketplaceTask(Task):  # type: ignore[misc]
+class MarketplaceTask(Task):
     throws = (PermanentError,)
     max_retries = None  # counted by `retry_policy.exhausted`, which also bounds age
     typing = False  # arguments are checked by the task itself, naming every bad one
@@ -75,7 +75,7 @@ class MarketplaceTask(Task):  # type: ignore[misc]
             **(self.request.headers or {}),
             constants.HEADER_FIRST_ATTEMPT_AT: first_attempt_at,
         }
-        return self.retry(exc=error, countdown=countdown, headers=headers, throw=False)  # type: ignore[no-any-return]
+        return self.retry(exc=error, countdown=countdown, headers=headers, throw=False)
 
 
 def _header(request: Any, name: str) -> Any:

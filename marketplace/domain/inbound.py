@@ -29,7 +29,7 @@ from marketplace.domain import (
     tenants,
 )
 from marketplace.domain.context import Context
-from marketplace.domain.models import InboxEntry
+from marketplace.domain.models import Base, InboxEntry
 from marketplace.events import envelope, inbound, topics
 from marketplace.events.schema import Payload
 
@@ -40,11 +40,11 @@ logger = logging.getLogger(__name__)
 class Applied:
     duplicate: bool
     """True when this (source, id) had already been applied: nothing was done."""
-    entity: object | None
+    entity: Base | None
     """What the effect created or changed (None for a duplicate)."""
 
 
-Effect = Callable[[Context, str, envelope.InboundEvent], object]
+Effect = Callable[[Context, str, envelope.InboundEvent], Base]
 P = TypeVar("P", bound=Payload)
 
 

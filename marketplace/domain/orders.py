@@ -133,15 +133,16 @@ def cancel_order(ctx: Context, tenant_id: str, order_id: str, reason: str) -> Or
     order = repository.get(ctx.session, Order, tenant, order_id, action=action, lock=True)
     was_paid = order.status == OrderStatus.PAID
     order.move(action)
-    order.refund_status = RefundStatus.PENDING if was_paid else RefundStatus.NONE
+    refund: outbound.RefundStatus = "pending" if was_paid else "none"
+    order.refund_status = RefundStatus(refund)
     order.cancel_reason = why
     order.cancelled_at = order.updated_at = now = ctx.now()
     ctx.session.flush()
     payload = outbound.OrderCancelled(
         id=order.id,
         reason=why,
-        refund_status=order.refund_status,
-        cancelled_at=now,  # type: ignore[arg-type]
+        refund_status=refund,
+        cancelled_at=now,
     )
     ctx.record(topics.ORDER_CANCELLED, tenant_id=tenant, entity_id=order.id, payload=payload)
     return order

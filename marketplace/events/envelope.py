@@ -231,7 +231,7 @@ def from_dict(
 
 
 def _tenant_key(event: Any) -> str | None:
-    return event.get_extension(TENANT_EXTENSION)  # type: ignore[no-any-return]
+    return event.get_extension(TENANT_EXTENSION)
 
 
 def _header_dict(headers: Headers, problems: list[str]) -> dict[str, bytes]:

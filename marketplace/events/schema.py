@@ -39,7 +39,7 @@ class EventTime(datetime):
         return cls(*utc.timetuple()[:6], utc.microsecond, tzinfo=UTC)
 
     @classmethod
-    def now(cls, tz: object = None) -> EventTime:  # type: ignore[override]
+    def now(cls, tz: object = None) -> EventTime:
         moment = datetime.now(UTC)
         return cls.of(moment.replace(microsecond=moment.microsecond // 1000 * 1000))
 

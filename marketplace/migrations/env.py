@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from marketplace.domain import database, models
 
@@ -41,7 +42,7 @@ def run_online() -> None:
         engine.dispose()
 
 
-def _migrate(connection: object) -> None:
+def _migrate(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()

@@ -83,7 +83,7 @@ class Lifecycle:
 
     transitions: ClassVar[dict[str, dict[str, str]]]
     if TYPE_CHECKING:
-        entity: str
+        entity: ClassVar[str]
         id: str
         status: str
 

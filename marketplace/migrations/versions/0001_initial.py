@@ -29,7 +29,7 @@ def _instant(name: str, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
-def _key(table: str) -> list[sa.SchemaItem]:
+def _key(table: str) -> list[sa.schema.SchemaItem]:
     return [
         sa.Column("tenant_id", TENANT, nullable=False),
         sa.Column("id", ID, nullable=False),
