@@ -2,7 +2,7 @@
 
     make bench        (needs Redis and Kafka: `make services`)
 
-1. decode: `envelope.from_record` on structured vs binary records (CPU only);
+1. decode: `decoding.from_record` on structured vs binary records (CPU only);
 2. enqueue: the bridge's `TaskSender` (one connection, one pipeline per batch, the inbound
    ledger written first), the same without the ledger, and a plain `send_task` per record, all
    into a scratch Redis database;
@@ -21,7 +21,7 @@ from typing import Any
 import redis
 from kafka import KafkaProducer
 
-from marketplace.events import envelope, topics
+from marketplace.events import decoding, topics
 from marketplace.events.envelope import RawRecord
 
 N = int(os.environ.get("BENCH_EVENTS", "5000"))
@@ -79,7 +79,7 @@ def bench_decode() -> None:
     events = [sample(i) for i in range(N)]
     for label, make in (("structured", structured), ("binary", binary)):
         records = [make(e) for e in events]
-        seconds = timed(lambda rs=records: [envelope.from_record(r, max_bytes=1 << 20) for r in rs])
+        seconds = timed(lambda rs=records: [decoding.from_record(r, max_bytes=1 << 20) for r in rs])
         print(f"decode {label:<10} {rate(N, seconds):>9,.0f} records/s")
 
 
@@ -96,7 +96,7 @@ def bench_enqueue() -> float:
 
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
-    decoded = [envelope.from_record(structured(sample(i)), max_bytes=1 << 20) for i in range(N)]
+    decoded = [decoding.from_record(structured(sample(i)), max_bytes=1 << 20) for i in range(N)]
 
     def one_by_one() -> None:
         with app.producer_or_acquire() as producer:

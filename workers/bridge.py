@@ -23,7 +23,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
-from marketplace.events import envelope, topics
+from marketplace.events import decoding, topics
 from marketplace.events.envelope import EnvelopeError, InboundEvent, RawRecord
 from workers.dead_letter import DeadLetter, DeadLetterSender
 from workers.task_sender import BrokerUnavailable, TaskSender
@@ -95,7 +95,7 @@ class Bridge:
                 )
                 try:
                     events.append(
-                        (partition, envelope.from_record(raw, max_bytes=self.max_record_bytes))
+                        (partition, decoding.from_record(raw, max_bytes=self.max_record_bytes))
                     )
                 except EnvelopeError as error:
                     self.dead_letters.send(DeadLetter(raw, error, STAGE, now))

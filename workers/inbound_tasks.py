@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from marketplace.domain import inbound
-from marketplace.events import envelope, topics
+from marketplace.events import decoding, topics
 from workers import constants, dead_letter
 from workers.celery_app import app
 from workers.database import transaction
@@ -29,7 +29,7 @@ def _register(topic: topics.Topic, task_name: str) -> None:
     @app.task(name=task_name, base=MarketplaceTask, bind=True)
     def apply_event(self: MarketplaceTask, cloudevent: dict[str, Any]) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            event = envelope.from_dict(cloudevent, accepted=(topic,))
+            event = decoding.from_dict(cloudevent, accepted=(topic,))
             with transaction() as ctx:
                 applied = inbound.apply(ctx, event)
                 entity = applied.entity.as_dict() if applied.entity is not None else None

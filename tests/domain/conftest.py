@@ -30,7 +30,7 @@ from marketplace.domain import (
 )
 from marketplace.domain.context import Context
 from marketplace.domain.models import Base, Dispute, Listing, Order, OutboxMessage, Quote
-from marketplace.events import envelope, topics
+from marketplace.events import decoding, envelope, topics
 from tests import services
 
 TENANT = "00000000-0000-0000-0000-000000000001"
@@ -151,7 +151,7 @@ class Market:
         source: str | None = None,
         time: datetime | None = None,
     ) -> envelope.InboundEvent:
-        return envelope.from_dict(
+        return decoding.from_dict(
             {
                 "specversion": "1.0",
                 "id": event_id or str(uuid.uuid4()),

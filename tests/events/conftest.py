@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from marketplace.events import envelope, topics
+from marketplace.errors import PermanentError
+from marketplace.events import decoding, envelope, topics
 
 TENANT = "00000000-0000-0000-0000-000000000001"
 ONE_MIB = 1024 * 1024
@@ -126,6 +127,30 @@ def decode() -> Callable[..., envelope.InboundEvent]:
         max_bytes: int = ONE_MIB,
         accepted: tuple[topics.Topic, ...] = topics.CONSUMED,
     ) -> envelope.InboundEvent:
-        return envelope.from_record(record, max_bytes=max_bytes, accepted=accepted)
+        return decoding.from_record(record, max_bytes=max_bytes, accepted=accepted)
 
     return run
+
+
+@pytest.fixture
+def rejected(decode: Callable[..., envelope.InboundEvent]) -> Callable[..., envelope.EnvelopeError]:
+    """`rejected(raw)`: the error decoding `raw` raises, checked to keep `raw` for the DLQ."""
+
+    def run(raw: envelope.RawRecord, **options: Any) -> envelope.EnvelopeError:
+        with pytest.raises(envelope.EnvelopeError) as caught:
+            decode(raw, **options)
+        error = caught.value
+        assert isinstance(error, PermanentError)
+        assert isinstance(error, ValueError)
+        assert error.record is raw
+        assert f"{raw.topic}[{raw.partition}]@{raw.offset}" in str(error)
+        return error
+
+    return run
+
+
+def assert_names(error: envelope.EnvelopeError, *fragments: str) -> None:
+    """Each fragment is in one problem, and there is no problem besides those."""
+    assert len(error.problems) == len(fragments), error.problems
+    for fragment in fragments:
+        assert any(fragment in problem for problem in error.problems), (fragment, error.problems)

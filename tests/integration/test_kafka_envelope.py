@@ -22,7 +22,7 @@ from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from marketplace.events import envelope, inbound, outbound, topics
+from marketplace.events import decoding, envelope, inbound, outbound, topics
 from workers.kafka_clients import make_admin, make_producer
 from workers.settings import Settings, load_settings
 
@@ -147,7 +147,7 @@ def test_our_producer_writes_a_structured_cloudevent_keyed_by_tenant(
     assert list(message.headers) == [("content-type", b"application/cloudevents+json")]
     assert json.loads(message.value) == envelope.to_dict(event)
     assert json.loads(message.value)["subject"] == "listing:listing-1"
-    decoded = envelope.from_record(
+    decoded = decoding.from_record(
         raw(message), max_bytes=settings.kafka_max_record_bytes, accepted=(topic,)
     )
     assert decoded.payload == payload
@@ -190,7 +190,7 @@ def test_a_binary_record_from_another_service_decodes_like_its_structured_twin(
     plain_producer.flush(timeout=POLL_SECONDS)
 
     binary, twin = (
-        envelope.from_record(
+        decoding.from_record(
             raw(message), max_bytes=settings.kafka_max_record_bytes, accepted=(topic,)
         )
         for message in read_back(topic.name, count=2)
@@ -218,7 +218,7 @@ def test_a_consumed_record_that_is_no_cloudevent_is_kept_whole_in_the_error(
     record = raw(message)
 
     with pytest.raises(envelope.EnvelopeError) as caught:
-        envelope.from_record(record, max_bytes=settings.kafka_max_record_bytes, accepted=(topic,))
+        decoding.from_record(record, max_bytes=settings.kafka_max_record_bytes, accepted=(topic,))
 
     assert caught.value.record is record
     assert (record.topic, record.partition, record.offset) == (topic.name, 0, message.offset)

@@ -1,0 +1,323 @@
+"""Decoding consumed records and task arguments: what other services send us, what we refuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from marketplace.events import decoding, envelope, inbound, topics
+from tests.events.conftest import STRUCTURED, TENANT, assert_names
+
+# What other services send us
+
+
+def test_a_structured_record_decodes_to_a_typed_event(structured_record, decode, inbound_envelope):
+    event = decode(structured_record(inbound_envelope()))
+
+    assert event.topic is topics.PAYMENT_COMPLETED
+    assert event.id == "7d1f0b5e-3c1a-4d0e-9a55-2f6f1f0c9b01"
+    assert event.source == "wallet-svc"
+    assert event.tenant_id == TENANT
+    assert event.payload == inbound.PaymentCompleted(
+        id="payment-1", order_id="order-1", amount=5000, currency="USD"
+    )
+    assert event.to_dict() == inbound_envelope()
+
+
+def test_a_binary_record_decodes_to_the_same_event_as_its_structured_twin(
+    structured_record, binary_record, decode, inbound_envelope
+):
+    structured = decode(structured_record(inbound_envelope()))
+    binary = decode(binary_record(inbound_envelope()))
+
+    assert binary.to_dict() == structured.to_dict()
+    assert binary.payload == structured.payload
+
+
+def test_an_inbound_time_with_an_offset_is_read_as_the_same_instant_in_utc(
+    structured_record, decode, inbound_envelope
+):
+    event = decode(structured_record(inbound_envelope(time="2026-03-02T14:00:00.000+02:00")))
+
+    assert event.to_dict()["time"] == "2026-03-02T12:00:00.000Z"
+
+
+def test_an_upper_case_tenant_is_read_as_the_canonical_uuid(
+    structured_record, decode, inbound_envelope
+):
+    event = decode(structured_record(inbound_envelope(tenantid=TENANT.upper().replace("-", ""))))
+
+    assert event.tenant_id == TENANT
+
+
+def test_unknown_fields_from_another_service_are_kept(structured_record, decode, inbound_envelope):
+    data = {**inbound_envelope()["data"], "walletRef": "w-9"}
+
+    event = decode(structured_record(inbound_envelope(data=data)))
+
+    assert event.to_dict()["data"]["walletRef"] == "w-9"
+    assert event.payload.to_data()["walletRef"] == "w-9"
+
+
+def test_headers_besides_the_content_type_are_ignored(structured_record, decode, inbound_envelope):
+    headers = (
+        *STRUCTURED,
+        ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+    )
+
+    event = decode(structured_record(inbound_envelope(), headers=headers))
+
+    assert event.to_dict() == inbound_envelope()
+
+
+def test_a_task_argument_decodes_with_from_dict(inbound_envelope):
+    event = decoding.from_dict(inbound_envelope())
+
+    assert event.topic is topics.PAYMENT_COMPLETED
+    assert event.payload == inbound.PaymentCompleted(
+        id="payment-1", order_id="order-1", amount=5000, currency="USD"
+    )
+
+
+def test_a_bad_task_argument_names_every_problem(inbound_envelope):
+    bad = inbound_envelope(
+        drop=("source",), tenantid="tenant-1", data={"id": "p-1"}, time="last tuesday"
+    )
+
+    with pytest.raises(envelope.EnvelopeError) as caught:
+        decoding.from_dict(bad)
+
+    assert caught.value.record is None
+    assert "time" in bad, "the caller's dict is left as it was"
+    assert_names(
+        caught.value,
+        "time: 'last tuesday' is not an RFC 3339 timestamp",
+        "source: missing",
+        "tenantid: 'tenant-1' is not a UUID",
+        "data.orderId",
+        "data.amount",
+        "data.currency",
+    )
+
+
+def test_from_dict_accepts_only_consumed_types_unless_told_otherwise(spec_example):
+    with pytest.raises(envelope.EnvelopeError, match="not accepted here"):
+        decoding.from_dict(spec_example)
+
+    assert decoding.from_dict(spec_example, accepted=topics.ALL).topic is topics.LISTING_CREATED
+
+
+# What we refuse
+
+
+def test_a_rejected_record_is_kept_whole_for_the_dead_letter_topic(rejected):
+    headers = (("content-type", b"application/cloudevents+json"), ("traceparent", b"00-1"))
+    raw = envelope.RawRecord(
+        topics.PAYMENT_COMPLETED.name, b"{oops", b"tenant-key", headers, 4, 1234
+    )
+
+    error = rejected(raw)
+
+    assert error.record is raw
+    assert error.record.topic == topics.PAYMENT_COMPLETED.name
+    assert error.record.partition == 4
+    assert error.record.offset == 1234
+    assert error.record.key == b"tenant-key"
+    assert error.record.headers == headers
+    assert error.record.value == b"{oops"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"{not json", "value is not JSON"),
+        (b"\xff\xfe{}", "value is not UTF-8 text"),
+        (b"[1, 2, 3]", "value is not a JSON object"),
+        (b'"an event"', "value is not a JSON object"),
+        (b"null", "value is not a JSON object"),
+    ],
+    ids=["not-json", "not-utf8", "array", "string", "null"],
+)
+def test_a_value_that_is_not_a_json_object_is_refused(structured_record, rejected, value, problem):
+    error = rejected(structured_record(value))
+
+    assert_names(error, problem)
+
+
+STRUCTURED_CASES = [
+    pytest.param({"drop": ("specversion",)}, ["specversion: missing"], id="no-specversion"),
+    pytest.param(
+        {"specversion": "0.3"}, ["specversion: '0.3', expected '1.0'"], id="specversion-0.3"
+    ),
+    pytest.param({"drop": ("id",)}, ["id: missing"], id="no-id"),
+    pytest.param({"id": ""}, ["id: missing"], id="empty-id"),
+    pytest.param({"drop": ("source",)}, ["source: missing"], id="no-source"),
+    pytest.param({"drop": ("type",)}, ["type: missing"], id="no-type"),
+    pytest.param({"drop": ("tenantid",)}, ["tenantid: missing"], id="no-tenantid"),
+    pytest.param(
+        {"tenantid": "tenant-1"}, ["tenantid: 'tenant-1' is not a UUID"], id="tenant-not-uuid"
+    ),
+    pytest.param(
+        {"type": "eventzr.wallet.payment.refunded.v1"},
+        ["'eventzr.wallet.payment.refunded.v1' is not in the topic catalog"],
+        id="type-not-in-catalog",
+    ),
+    pytest.param(
+        {"type": topics.LISTING_CREATED.name},
+        [f"'{topics.LISTING_CREATED.name}' is not accepted here"],
+        id="produced-type",
+    ),
+    pytest.param(
+        {"type": topics.ESCROW_RELEASED.name},
+        [
+            f"does not match topic '{topics.PAYMENT_COMPLETED.name}'",
+            "data.sellerId: Field required",
+        ],
+        id="type-not-the-topic",
+    ),
+    pytest.param(
+        {"data": {"id": "payment-1", "amount": "5000", "currency": "USD"}},
+        ["data.orderId: Field required", "data.amount: Input should be a valid integer"],
+        id="data-not-the-model",
+    ),
+    pytest.param({"data": "paid"}, ["data: expected a JSON object"], id="data-a-string"),
+    pytest.param({"drop": ("data",)}, ["data: expected a JSON object"], id="no-data"),
+    pytest.param(
+        {"time": "yesterday"},
+        ["time: 'yesterday' is not an RFC 3339 timestamp"],
+        id="time-not-rfc3339",
+    ),
+    pytest.param({"time": 5}, ["time: 5 is not an RFC 3339 timestamp string"], id="time-a-number"),
+    pytest.param(
+        {"time": "yesterday", "drop": ("id",), "tenantid": "x"},
+        ["time: 'yesterday'", "id: missing", "tenantid: 'x' is not a UUID"],
+        id="time-and-the-rest-at-once",
+    ),
+    pytest.param({"time": "2026-03-02T12:00:00"}, ["time:"], id="time-naive"),
+    pytest.param(
+        {"drop": ("data",), "data_base64": "abc"},
+        ["data_base64: not base64"],
+        id="data-base64-broken",
+    ),
+    pytest.param(
+        {
+            "drop": ("id",),
+            "specversion": "0.3",
+            "tenantid": "x",
+            "data": {"id": "payment-1", "orderId": "order-1", "amount": -1, "currency": "usd"},
+        },
+        [
+            "specversion: '0.3'",
+            "id: missing",
+            "tenantid: 'x' is not a UUID",
+            "data.amount: Input should be greater than or equal to 0",
+            "data.currency",
+        ],
+        id="several-at-once",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "problems"), STRUCTURED_CASES)
+def test_a_bad_structured_envelope_is_refused_naming_its_problems(
+    structured_record, rejected, inbound_envelope, changes, problems
+):
+    given = structured_record(inbound_envelope(**changes), topic=topics.PAYMENT_COMPLETED.name)
+
+    error = rejected(given)
+
+    assert_names(error, *problems)
+
+
+BINARY_CASES = [
+    pytest.param({"drop": ("specversion",)}, ["specversion: missing"], id="no-specversion"),
+    pytest.param(
+        {"specversion": "0.3"}, ["specversion: '0.3', expected '1.0'"], id="specversion-0.3"
+    ),
+    pytest.param({"drop": ("tenantid",)}, ["tenantid: missing"], id="no-tenantid"),
+    pytest.param(
+        {"type": topics.ESCROW_RELEASED.name},
+        ["does not match topic", "data.sellerId: Field required"],
+        id="type-not-the-topic",
+    ),
+    pytest.param(
+        {"data": {"id": "payment-1", "amount": 50.5, "currency": "USD"}},
+        ["data.orderId: Field required", "data.amount: Input should be a valid integer"],
+        id="data-not-the-model",
+    ),
+    pytest.param(
+        {"drop": ("id", "source"), "tenantid": "x", "data": {}},
+        [
+            "id: missing",
+            "source: missing",
+            "tenantid: 'x' is not a UUID",
+            "data.id",
+            "data.orderId",
+            "data.amount",
+            "data.currency",
+        ],
+        id="several-at-once",
+    ),
+    pytest.param(
+        {"time": "yesterday", "drop": ("source",)},
+        ["time: 'yesterday' is not an RFC 3339 timestamp", "source: missing"],
+        id="time-and-the-rest-at-once",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "problems"), BINARY_CASES)
+def test_a_bad_binary_envelope_is_refused_naming_its_problems(
+    binary_record, rejected, inbound_envelope, changes, problems
+):
+    given = binary_record(inbound_envelope(**changes), topic=topics.PAYMENT_COMPLETED.name)
+
+    error = rejected(given)
+
+    assert_names(error, *problems)
+
+
+def test_a_binary_value_that_is_not_json_is_refused_as_data(
+    binary_record, rejected, inbound_envelope
+):
+    error = rejected(binary_record(inbound_envelope(), value=b"paid in full"))
+
+    assert_names(error, "data: expected a JSON object")
+
+
+def test_a_header_that_is_not_utf8_is_named_with_the_other_problems(
+    binary_record, rejected, inbound_envelope
+):
+    given = binary_record(inbound_envelope(drop=("source",)))
+    given = envelope.RawRecord(
+        given.topic, given.value, given.key, (*given.headers, ("traceparent", b"\xff\xfe")), 0, 7
+    )
+
+    error = rejected(given)
+
+    assert_names(error, "header 'traceparent' is not UTF-8 text", "source: missing")
+
+
+def test_a_record_over_the_size_limit_is_refused_before_it_is_parsed(structured_record, rejected):
+    given = structured_record(b"x" * 2048)
+
+    error = rejected(given, max_bytes=1024)
+
+    assert_names(error, f"record is {given.size} bytes, over the 1024-byte limit")
+
+
+def test_the_size_limit_counts_key_and_headers_and_admits_a_record_of_exactly_the_limit(
+    structured_record, decode, rejected, inbound_envelope
+):
+    given = structured_record(inbound_envelope())
+    assert given.size == len(given.value) + len(TENANT) + len("content-type") + len(
+        STRUCTURED[0][1]
+    )
+
+    assert decode(given, max_bytes=given.size).id == inbound_envelope()["id"]
+    assert_names(rejected(given, max_bytes=given.size - 1), "over the")
+
+
+def test_a_tombstone_is_refused(rejected):
+    error = rejected(envelope.RawRecord(topics.PAYMENT_COMPLETED.name, None, TENANT.encode()))
+
+    assert_names(error, "record has no value")
