@@ -29,7 +29,7 @@ def call(client: Celery, name: str, timeout: float = 30.0, **kwargs: Any) -> Any
     return client.send_task(name, kwargs=kwargs, queue=queue).get(timeout=timeout)
 
 
-def published_listing(
+def draft_listing(
     client: Celery,
     tenant: str,
     *,
@@ -37,7 +37,7 @@ def published_listing(
     lane: str = "vendora",
     price: int = 5000,
 ) -> dict[str, Any]:
-    listing = call(
+    return call(
         client,
         "marketplace.listings.create",
         tenant_id=tenant,
@@ -47,6 +47,17 @@ def published_listing(
         price=price,
         currency="USD",
     )
+
+
+def published_listing(
+    client: Celery,
+    tenant: str,
+    *,
+    seller: str = "seller-1",
+    lane: str = "vendora",
+    price: int = 5000,
+) -> dict[str, Any]:
+    listing = draft_listing(client, tenant, seller=seller, lane=lane, price=price)
     return call(client, "marketplace.listings.publish", tenant_id=tenant, listing_id=listing["id"])
 
 

@@ -12,6 +12,7 @@ from marketplace.events import topics
 from tests.integration.flows import (
     an_order,
     call,
+    draft_listing,
     of_tenant,
     payment,
     published_listing,
@@ -39,16 +40,7 @@ def the_event(outbound: TopicReader, tenant: str, topic: topics.Topic, entity_id
 def test_listing_commands_emit_created_published_updated_closed(
     celery_client: Celery, outbound: TopicReader, tenant: str
 ) -> None:
-    listing = call(
-        celery_client,
-        "marketplace.listings.create",
-        tenant_id=tenant,
-        seller_id="s-1",
-        title="Premium Catering Service",
-        lane="vendora",
-        price=5000,
-        currency="USD",
-    )
+    listing = draft_listing(celery_client, tenant, seller="s-1")
     assert (
         the_event(outbound, tenant, topics.LISTING_CREATED, listing["id"])["data"]["price"] == 5000
     )
@@ -235,16 +227,7 @@ def test_a_command_delivered_twice_creates_its_entity_once(
 def test_a_command_delivered_twice_returns_its_first_result_and_acts_once(
     celery_client: Celery, outbound: TopicReader, tenant: str
 ) -> None:
-    listing = call(
-        celery_client,
-        "marketplace.listings.create",
-        tenant_id=tenant,
-        seller_id="s-1",
-        title="Premium Catering Service",
-        lane="vendora",
-        price=5000,
-        currency="USD",
-    )
+    listing = draft_listing(celery_client, tenant, seller="s-1")
     # The same message again, as after a worker died between its commit and its ack.
     command_id = str(uuid.uuid4())
     results = []
