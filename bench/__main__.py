@@ -146,7 +146,11 @@ def bench_bridge() -> None:
     bridge = Bridge(
         consumer,
         TaskSender(app, InboundLedger(redis.Redis.from_url(REDIS_URL))),
-        DeadLetterSender(make_producer(settings), settings.kafka_dlq_topic),
+        DeadLetterSender(
+            make_producer(settings),
+            settings.kafka_dlq_topic,
+            max_record_bytes=settings.kafka_max_record_bytes,
+        ),
         max_record_bytes=settings.kafka_max_record_bytes,
         poll_timeout_ms=100,
     )

@@ -89,16 +89,24 @@ def _create_topics(settings: Settings) -> int:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    from workers.dead_letter import METADATA_ALLOWANCE_BYTES
     from workers.kafka_clients import make_admin
 
     names = [topic.name for topic in topics.ALL] + [settings.kafka_dlq_topic]
+    # A dead letter is a record of up to the limit plus its `dlq-*` headers.
+    dlq_config = {
+        "max.message.bytes": str(settings.kafka_max_record_bytes + METADATA_ALLOWANCE_BYTES)
+    }
     admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())
         missing = [name for name in names if name not in existing]
         for name in missing:
             new_topic = NewTopic(
-                name, settings.kafka_topic_partitions, settings.kafka_topic_replication
+                name,
+                settings.kafka_topic_partitions,
+                settings.kafka_topic_replication,
+                topic_configs=dlq_config if name == settings.kafka_dlq_topic else {},
             )
             # Created meanwhile by someone else: the goal is met all the same.
             with contextlib.suppress(TopicAlreadyExistsError):
@@ -151,7 +159,11 @@ def _bridge(args: argparse.Namespace) -> int:
     bridge = Bridge(
         make_consumer(settings),
         TaskSender(app, InboundLedger(shared_redis())),
-        DeadLetterSender(make_producer(settings), settings.kafka_dlq_topic),
+        DeadLetterSender(
+            make_producer(settings),
+            settings.kafka_dlq_topic,
+            max_record_bytes=settings.kafka_max_record_bytes,
+        ),
         max_record_bytes=settings.kafka_max_record_bytes,
     )
     signal.signal(signal.SIGTERM, bridge.stop)

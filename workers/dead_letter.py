@@ -1,7 +1,11 @@
 """The dead-letter topic: where a record or event that can never be processed is kept.
 
-A dead letter carries the original bytes untouched (value, key and headers), plus headers
-that say where it came from and why it failed, so an operator can fix and replay it.
+A dead letter carries the original key and headers, plus headers that say where it came from
+and why it failed, so an operator can fix and replay it. The bridge's dead letters keep the
+original value untouched, except a record over the size limit: no producer or broker would take
+it, so its dead letter says so (`dlq-value-omitted`) and points at the original, still in its
+topic. A task's dead letter carries the structured CloudEvent it was given (`for_task`), with
+no partition or offset (-1).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 HEADER_PREFIX = "dlq-"
 SEND_TIMEOUT_SECONDS = 30.0
+METADATA_ALLOWANCE_BYTES = 64 * 1024
+"""Room for the `dlq-*` headers on top of a record of the largest accepted size; producers
+(`max_request_size`) and the dead-letter topic (`max.message.bytes`) allow this much more."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,9 @@ class DeadLetter:
     stage: str
     failed_at: datetime
 
-    def to_outbound(self, dlq_topic: str) -> OutboundRecord:
+    def to_outbound(self, dlq_topic: str, *, max_record_bytes: int) -> OutboundRecord:
         problems = getattr(self.error, "problems", None) or [str(self.error)]
+        oversize = self.record.size > max_record_bytes
         metadata = {
             "original-topic": self.record.topic,
             "original-partition": str(self.record.partition),
@@ -44,10 +52,16 @@ class DeadLetter:
             "stage": self.stage,
             "failed-at": self.failed_at.astimezone(UTC).isoformat(timespec="milliseconds"),
         }
+        if oversize:
+            metadata["value-omitted"] = (
+                f"{self.record.size} bytes, over the {max_record_bytes}-byte limit; "
+                "read it at its original topic, partition and offset"
+            )
         headers = list(self.record.headers) + [
             (HEADER_PREFIX + name, value.encode("utf-8")) for name, value in metadata.items()
         ]
-        return OutboundRecord(dlq_topic, self.record.key or b"", self.record.value or b"", headers)
+        value = b"" if oversize else self.record.value or b""
+        return OutboundRecord(dlq_topic, self.record.key or b"", value, headers)
 
 
 def for_task(cloudevent: dict[str, Any], error: BaseException, task_name: str) -> DeadLetter:
@@ -64,13 +78,14 @@ def for_task(cloudevent: dict[str, Any], error: BaseException, task_name: str) -
 class DeadLetterSender:
     """Sends dead letters on one producer; `flush()` returns only when Kafka has them all."""
 
-    def __init__(self, producer: KafkaProducer, topic: str) -> None:
+    def __init__(self, producer: KafkaProducer, topic: str, *, max_record_bytes: int) -> None:
         self.producer = producer
         self.topic = topic
+        self.max_record_bytes = max_record_bytes
         self._pending: list[Any] = []
 
     def send(self, letter: DeadLetter) -> None:
-        outbound = letter.to_outbound(self.topic)
+        outbound = letter.to_outbound(self.topic, max_record_bytes=self.max_record_bytes)
         logger.warning(
             "dead-lettering %s[%s]@%s (%s): %s",
             letter.record.topic,

@@ -11,6 +11,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from workers.dead_letter import METADATA_ALLOWANCE_BYTES
 from workers.msk_auth import MskIamTokenProvider
 from workers.settings import Settings
 
@@ -39,6 +40,8 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "max_block_ms": 10_000,
         "request_timeout_ms": 15_000,
         "delivery_timeout_ms": 30_000,
+        # A dead letter is an accepted record plus its `dlq-*` headers (default would be 1 MiB).
+        "max_request_size": settings.kafka_max_record_bytes + METADATA_ALLOWANCE_BYTES,
         **overrides,
     }
     return KafkaProducer(**options)

@@ -39,6 +39,10 @@ def send_dead_letter(letter: dead_letter.DeadLetter) -> None:
             json.dumps((letter.record.value or b"").decode("utf-8", "replace")),
         )
         return
-    sender = dead_letter.DeadLetterSender(shared_producer(), settings.kafka_dlq_topic)
+    sender = dead_letter.DeadLetterSender(
+        shared_producer(),
+        settings.kafka_dlq_topic,
+        max_record_bytes=settings.kafka_max_record_bytes,
+    )
     sender.send(letter)
     sender.flush()

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 from marketplace.events.envelope import EnvelopeError, RawRecord
 from workers.dead_letter import DeadLetter, for_task
 
+LIMIT = 1 << 20
+
 
 def test_a_dead_letter_keeps_the_original_bytes_and_says_where_and_why() -> None:
     raw = RawRecord(
@@ -16,7 +18,9 @@ def test_a_dead_letter_keeps_the_original_bytes_and_says_where_and_why() -> None
     )
     error = EnvelopeError(["value is not UTF-8 text"], raw)
 
-    out = DeadLetter(raw, error, "bridge", datetime(2026, 3, 2, 12, tzinfo=UTC)).to_outbound("dlq")
+    out = DeadLetter(raw, error, "bridge", datetime(2026, 3, 2, 12, tzinfo=UTC)).to_outbound(
+        "dlq", max_record_bytes=LIMIT
+    )
     headers = dict(out.headers)
 
     assert (out.topic, out.key, out.value) == ("dlq", b"tenant-key", b"\xff garbage")
@@ -39,9 +43,23 @@ def test_a_task_dead_letter_carries_the_cloudevent_it_was_given() -> None:
     }
 
     letter = for_task(event, ValueError("amount mismatch"), "marketplace.orders.mark_paid")
-    out = letter.to_outbound("dlq")
+    out = letter.to_outbound("dlq", max_record_bytes=LIMIT)
 
     assert json.loads(out.value) == event
     assert out.key == b"00000000-0000-0000-0000-000000000001"
     assert dict(out.headers)["dlq-stage"] == b"marketplace.orders.mark_paid"
     assert dict(out.headers)["dlq-error-message"] == b"amount mismatch"
+
+
+def test_a_record_over_the_limit_is_dead_lettered_without_its_value_and_points_at_it() -> None:
+    raw = RawRecord("eventzr.wallet.payment.completed.v1", b"x" * 2048, b"k", (), 1, 7)
+    error = EnvelopeError([f"record is {raw.size} bytes, over the 1024-byte limit"], raw)
+
+    out = DeadLetter(raw, error, "bridge", datetime.now(UTC)).to_outbound(
+        "dlq", max_record_bytes=1024
+    )
+    headers = dict(out.headers)
+
+    assert out.value == b""
+    assert headers["dlq-value-omitted"].startswith(f"{raw.size} bytes, over the 1024".encode())
+    assert (headers["dlq-original-partition"], headers["dlq-original-offset"]) == (b"1", b"7")

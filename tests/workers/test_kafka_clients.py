@@ -10,7 +10,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.net.sasl.oauth import AbstractTokenProvider, SaslMechanismOAuth
 
-from workers import kafka_clients
+from workers import dead_letter, kafka_clients
 from workers.msk_auth import MskIamTokenProvider
 from workers.settings import Settings, load_settings
 
@@ -111,6 +111,20 @@ def test_the_producer_waits_for_all_replicas_and_is_idempotent(kafka, settings, 
     assert producer.config["enable_idempotence"] is True
     assert producer.config["bootstrap_servers"] == [kafka]
     assert producer.config["client_id"] == "marketplace-svc"
+
+
+@pytest.mark.kafka
+def test_the_producer_takes_a_record_of_the_limit_with_its_dead_letter_headers(
+    kafka, settings, clients
+):
+    limit = 4 * 1024 * 1024
+    producer = clients(
+        kafka_clients.make_producer(
+            settings(kafka_bootstrap_servers=kafka, kafka_max_record_bytes=limit)
+        )
+    )
+
+    assert producer.config["max_request_size"] == limit + dead_letter.METADATA_ALLOWANCE_BYTES
 
 
 @pytest.mark.kafka
