@@ -2,8 +2,10 @@
 
 - a retryable failure (see `retry_policy`) is retried with backoff until the attempts or the
   age run out; then it is treated as permanent;
-- a permanent failure is dead-lettered once (with the CloudEvent, when there is one) and the
-  task fails without a traceback: it is expected, not a bug (`Task.throws`).
+- a permanent failure is handed to the task's `on_permanent` once (inbound tasks dead-letter
+  their CloudEvent; commands fail with the reason) and the task fails without a traceback: it
+  is expected, not a bug (`Task.throws`);
+- anything else is a bug: logged with its traceback, then treated as permanent.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class MarketplaceTask(Task):
                     raise self._retry(error, attempt, first_attempt_at) from error
                 final = GaveUp(f"gave up after {attempt + 1} attempts in {age:.0f}s: {error!r}")
             elif not isinstance(error, PermanentError):
+                # Failing as "expected" (Task.throws) would hide the stack of a real bug.
+                logger.exception("unexpected error")
                 final = GaveUp(f"unexpected {type(error).__name__}: {error}")
             if on_permanent is not None:
                 try:
@@ -87,8 +91,15 @@ def _header(request: Any, name: str) -> Any:
 def _bind_log_context(task: Task, **_: Any) -> None:
     request = task.request
     kwargs = request.kwargs if isinstance(request.kwargs, dict) else {}
-    tenant = _header(request, constants.HEADER_TENANT_ID) or kwargs.get("tenant_id")
-    event_id = _header(request, constants.HEADER_EVENT_ID) or request.id
+    # An inbound event replayed by hand has no headers, but its CloudEvent is the argument.
+    args = request.args if isinstance(request.args, list | tuple) else ()
+    cloudevent = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+    tenant = (
+        _header(request, constants.HEADER_TENANT_ID)
+        or kwargs.get("tenant_id")
+        or cloudevent.get("tenantid")
+    )
+    event_id = _header(request, constants.HEADER_EVENT_ID) or cloudevent.get("id") or request.id
     request.log_context = log_context.bind(event_id, tenant)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from marketplace.errors import PermanentError, TransientError
 from workers import constants
 from workers.celery_app import app
 from workers.settings import current_settings
-from workers.task_base import GaveUp, MarketplaceTask
+from workers.task_base import GaveUp, MarketplaceTask, _bind_log_context, _unbind_log_context
 
 
 class RecordingTask(MarketplaceTask):  # type: ignore[misc]
@@ -121,6 +122,31 @@ def test_an_unexpected_error_is_dead_lettered_rather_than_lost(task: RecordingTa
         run(task, KeyError("bug"), dead_letter=letters.append)
 
     assert len(letters) == 1
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback(
+    task: RecordingTask, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(GaveUp):
+        run(task, KeyError("bug"))
+
+    (logged,) = [record for record in caplog.records if record.exc_info]
+    assert logged.exc_info is not None and isinstance(logged.exc_info[1], KeyError)
+
+
+def test_a_cloudevent_replayed_by_hand_logs_under_its_own_id_and_tenant(
+    task: RecordingTask,
+) -> None:
+    event = {"id": "event-1", "tenantid": "00000000-0000-0000-0000-000000000001"}
+    task.push_request(id="random-task-id", args=[event], headers={})
+    try:
+        _bind_log_context(task)
+        record = logging.getLogger("tests").makeRecord("tests", logging.INFO, "f", 1, "m", (), None)
+        _unbind_log_context(task)
+    finally:
+        task.pop_request()
+
+    assert (record.event_id, record.tenant_id) == ("event-1", event["tenantid"])
 
 
 def test_when_the_dead_letter_cannot_be_stored_the_task_is_retried_not_dropped(
