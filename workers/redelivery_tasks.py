@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-from workers import constants
+from marketplace.events.envelope import EnvelopeError
+from workers import constants, dead_letter
 from workers.celery_app import app
-from workers.inbound_ledger import InboundLedger
-from workers.producer import shared_redis
+from workers.producer import send_dead_letter, shared_ledger
 from workers.settings import current_settings
 from workers.task_base import MarketplaceTask
 from workers.task_sender import TaskSender
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 def redeliver(self: MarketplaceTask) -> int:
     """Enqueue again the inbound events still unsettled a visibility timeout after they were
     enqueued; returns how many. A copy of a task that is only late is a no-op for the inbox."""
-    ledger = InboundLedger(shared_redis())
+    ledger = shared_ledger()
     enqueued_before = time.time() - current_settings().broker_visibility_timeout_seconds
 
     def work() -> int:
@@ -29,7 +29,8 @@ def redeliver(self: MarketplaceTask) -> int:
             if event.get("type") in constants.INBOUND_TASKS:
                 unsettled.append(event)
             else:  # recorded by a bridge whose catalog consumed a topic this one does not
-                logger.error("dropping ledger entry of unknown type: %s", event)
+                error = EnvelopeError([f"type: {event.get('type')!r} has no inbound task here"])
+                send_dead_letter(dead_letter.for_task(event, error, constants.REDELIVER_TASK))
                 ledger.settle(event)
         if unsettled:
             logger.warning(
