@@ -151,14 +151,13 @@ def _bridge(args: argparse.Namespace) -> int:
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.dead_letter import DeadLetterSender
-    from workers.inbound_ledger import InboundLedger
     from workers.kafka_clients import make_consumer, make_producer
-    from workers.producer import shared_redis
+    from workers.producer import shared_ledger
     from workers.task_sender import TaskSender
 
     bridge = Bridge(
         make_consumer(settings),
-        TaskSender(app, InboundLedger(shared_redis())),
+        TaskSender(app, shared_ledger()),
         DeadLetterSender(
             make_producer(settings),
             settings.kafka_dlq_topic,

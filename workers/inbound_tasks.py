@@ -17,8 +17,7 @@ from marketplace.events import decoding, topics
 from workers import constants, dead_letter
 from workers.celery_app import app
 from workers.database import transaction
-from workers.inbound_ledger import InboundLedger
-from workers.producer import send_dead_letter, shared_redis
+from workers.producer import send_dead_letter, shared_ledger
 from workers.publish_tasks import request_publish
 from workers.task_base import MarketplaceTask
 
@@ -39,12 +38,12 @@ def _register(topic: topics.Topic, task_name: str) -> None:
             # its publish request: asking again is cheap and spares the sweep's delay.
             if ctx.recorded or applied.duplicate:
                 request_publish()
-            InboundLedger(shared_redis()).settle(cloudevent)
+            shared_ledger().settle(cloudevent)
             return {"event_id": event.id, "duplicate": applied.duplicate, "entity": entity}
 
         def dead(error: BaseException) -> None:
             send_dead_letter(dead_letter.for_task(cloudevent, error, task_name))
-            InboundLedger(shared_redis()).settle(cloudevent)
+            shared_ledger().settle(cloudevent)
 
         return self.run_guarded(work, on_permanent=dead)
 

@@ -1,4 +1,5 @@
-"""The worker process's Kafka producer and Redis client, created on first use and reused."""
+"""The worker process's Kafka producer, Redis client and inbound ledger, created on first use
+and reused."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import redis
 from kafka import KafkaProducer
 
 from workers import dead_letter
+from workers.inbound_ledger import InboundLedger
 from workers.kafka_clients import make_producer
 from workers.settings import current_settings
 
@@ -26,6 +28,10 @@ def shared_redis() -> redis.Redis:
     return redis.Redis.from_url(
         current_settings().redis_url, socket_timeout=5, socket_connect_timeout=5
     )
+
+
+def shared_ledger() -> InboundLedger:
+    return InboundLedger(shared_redis())
 
 
 def send_dead_letter(letter: dead_letter.DeadLetter) -> None:

@@ -1,4 +1,4 @@
-"""When a failed task runs again: exponential backoff with full jitter, bounded by attempts and age.
+"""When a failed task runs again: exponential backoff with jitter, bounded by attempts and age.
 
 Which failures are worth retrying is decided by type alone: our `TransientError` branch, plus
 the infrastructure errors that mean "the database or Kafka is not answering right now".

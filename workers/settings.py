@@ -1,8 +1,8 @@
 """The one typed settings object, read from the environment (and an optional `.env`).
 
-Read once by `load_settings()` at a process's edge and passed in from there: nothing below
-`workers` reads the environment. A bad value stops start-up with one message that names every
-bad variable and what it accepts.
+Read by `load_settings()`; `current_settings()` keeps the process's copy for the worker
+modules. Nothing below `workers` reads the environment. A bad value stops start-up with one
+message that names every bad variable and what it accepts.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         "marketplace-svc", min_length=1, description="CloudEvents `source` of what we publish."
     )
     task_max_retries: int = Field(
-        8, ge=0, le=100, description="Attempts of a transient failure before the dead letter."
+        8, ge=0, le=100, description="Retries of a transient failure before the dead letter."
     )
     task_max_age_seconds: int = Field(
         3600, ge=1, description="Age after which a retried task is dead-lettered."
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         description="Unacknowledged tasks (a killed worker's) are redelivered after this.",
     )
     outbox_stale_seconds: int = Field(
-        60, ge=1, description="Pending outbox rows older than this are re-enqueued by beat."
+        60, ge=1, description="Pending outbox rows older than this make beat ask for a publish."
     )
 
     @field_validator("kafka_bootstrap_servers")

@@ -1,9 +1,8 @@
-"""Sends inbound tasks to the Celery broker for the bridge: one connection, one pipeline a batch,
-each event recorded in the inbound ledger first."""
+"""Sends inbound tasks to the Celery broker for the bridge: one pipelined batch on a reused
+connection, each event recorded in the inbound ledger first."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,8 +15,6 @@ from marketplace.errors import TransientError
 from marketplace.events.envelope import InboundEvent
 from workers import constants
 from workers.inbound_ledger import InboundLedger
-
-logger = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(TransientError):
