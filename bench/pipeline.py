@@ -4,7 +4,7 @@
 
 Runs the real processes twice, side by side in one run: a worker without task events, and one
 with `--events` (what Flower needs), and prints both rates and their ratio. Each run has its
-own database, Redis database and consumer group.
+own database and consumer group, on one scratch Redis database (db 7) emptied before each.
 """
 
 from __future__ import annotations

@@ -29,8 +29,9 @@ __all__ = ["OutboxMessage", "claim_pending", "mark_sent", "mark_skipped", "pendi
 def claim_pending(
     session: Session, *, limit: int, older_than: datetime | None = None
 ) -> list[OutboxMessage]:
-    """Up to `limit` pending rows in id order, locked for this transaction; each claim counts
-    as an attempt. `older_than` leaves younger rows to the fast path (a sweeper's filter)."""
+    """Up to `limit` pending rows in id order, locked for this transaction. Each claim adds one
+    to `attempts`, which a failed send rolls back with the rest of the transaction.
+    `older_than` leaves younger rows out."""
     query = select(OutboxMessage).where(*_pending(older_than))
     claimed = session.scalars(
         query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)

@@ -224,9 +224,6 @@ class System:
             headers=headers,
         ).get(10)
 
-    def produce_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        self.producer.send(topic, value=value, key=key).get(10)
-
     def diagnostics(self) -> str:
         """What a failed test needs to tell a lost task from a slow one: the broker's queues,
         what workers hold unacknowledged, kombu's restore lock, and the tail of each log."""

@@ -160,7 +160,7 @@ def test_bridge_killed_mid_stream_and_restarted_applies_every_event_once(
         restarted = time.monotonic()
         assert produced_at_kill < len(events), "the stream was over when the bridge was killed"
 
-        # The dead member keeps its partitions until its Kafka session expires (45 s).
+        # The dead member keeps its partitions until its Kafka session expires (10 s).
         effects = wait_for_event_effects(db, tenant, len(events), timeout=90)
         print(
             f"\nbridge killed after {produced_at_kill}/{len(events)} events were written; all "

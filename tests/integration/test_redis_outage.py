@@ -210,7 +210,7 @@ def test_every_event_has_its_effect_exactly_once(outage: Outage) -> None:
 
 
 def test_the_outbox_is_published_soon_after_redis_is_back(
-    outage: Outage, pipeline_db: sessionmaker[Session], pipeline: System
+    outage: Outage, pipeline_db: sessionmaker[Session]
 ) -> None:
     try:
         wait_until_published(pipeline_db, outage.tenant, timeout=30)
