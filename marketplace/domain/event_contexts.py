@@ -16,10 +16,10 @@ import logging
 import math
 import uuid
 
-from marketplace.domain import listings, sellers, tenants
+from marketplace.domain import inputs, listings, sellers, tenants
 from marketplace.domain.context import Context
 from marketplace.domain.errors import InvalidInput
-from marketplace.domain.models import EventContext, Listing, ListingKind
+from marketplace.domain.models import EventContext, Listing, ListingKind, Seller
 from marketplace.events import inbound
 from marketplace.events.schema import Money
 
@@ -68,12 +68,14 @@ def create_event_context(
         raise InvalidInput("event context", payload.id, action, problems)
     organizer = sellers.obtain(ctx, tenant, payload.organizer_id)
     created = [
-        _listing(ctx, tenant, payload, f"exhibitor_slot/{number}", f"Exhibitor slot {number}",
+        _listing(ctx, tenant, organizer, payload, f"exhibitor_slot/{number}",
+                 f"Exhibitor slot {number}",
                  EXHIBITOR_LANE, EXHIBITOR_SLOT_PRICE.amount, EXHIBITOR_SLOT_PRICE.currency,
                  ListingKind.EXHIBITOR_SLOT)
         for number in range(1, exhibitor_slots(payload) + 1)
     ] + [
-        _listing(ctx, tenant, payload, f"sponsorship/{tier.name}", f"{tier.name} sponsorship",
+        _listing(ctx, tenant, organizer, payload, f"sponsorship/{tier.name}",
+                 f"{tier.name} sponsorship",
                  SPONSORSHIP_LANE, tier.price, tier.currency, ListingKind.SPONSORSHIP)
         for tier in tiers
     ]  # fmt: skip
@@ -107,11 +109,16 @@ def listing_id_for(tenant_id: str, event_id: str, slot: str) -> str:
 
 
 def _listing(
-    ctx: Context, tenant: str, event: inbound.EventCreated, slot: str, what: str,
-    lane: str, price: int, currency: str, kind: ListingKind,
+    ctx: Context, tenant: str, organizer: Seller, event: inbound.EventCreated, slot: str,
+    what: str, lane: str, price: int, currency: str, kind: ListingKind,
 ) -> Listing:  # fmt: skip
-    return listings.create_listing(
-        ctx, tenant, seller_id=event.organizer_id, title=f"{what} · {event.name}"[:TITLE_LENGTH],
-        lane=lane, price=price, currency=currency, kind=kind, event_id=event.id,
-        listing_id=listing_id_for(tenant, event.id, slot),
+    """One of the context's new listings. The context did not exist, so neither do they, and
+    the organizer is locked already: `create_listing`'s lookups would repeat for every one."""
+    listing_id = listing_id_for(tenant, event.id, slot)
+    fields = inputs.parse(
+        inputs.NewListing,
+        dict(id=listing_id, seller_id=organizer.id, title=f"{what} · {event.name}"[:TITLE_LENGTH],
+             lane=lane, price=price, currency=currency, kind=kind, event_id=event.id),
+        entity="listing", entity_id=listing_id, action="create",
     )  # fmt: skip
+    return listings.add_draft(ctx, tenant, organizer, fields)

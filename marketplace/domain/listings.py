@@ -50,7 +50,12 @@ def create_listing(
         existing = repository.find(ctx.session, Listing, tenant, fields.id)
         if existing is not None:
             return existing
-    seller = sellers.obtain(ctx, tenant, fields.seller_id)
+    return add_draft(ctx, tenant, sellers.obtain(ctx, tenant, fields.seller_id), fields)
+
+
+def add_draft(ctx: Context, tenant: str, seller: Seller, fields: inputs.NewListing) -> Listing:
+    """Insert a new draft listing of `seller` (obtained, so locked, by the caller) and record
+    `listing.created`: for a caller that creates many listings of one seller at once."""
     now = ctx.now()
     listing = Listing(
         tenant_id=tenant,
