@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.models import OutboxMessage
 from marketplace.events import topics
-from tests.integration.flows import call, cloudevent, of_tenant
+from tests.integration.flows import cloudevent, draft_listing, of_tenant
 from tests.integration.system import (
     BIN,
     BOOTSTRAP,
@@ -98,16 +98,7 @@ def test_a_command_returns_its_entity_and_its_event_is_skipped_without_publishin
     tenant: str,
 ) -> None:
     log_start = len(kafka_off.worker.log())
-    listing = call(
-        kafka_off_client,
-        "marketplace.listings.create",
-        tenant_id=tenant,
-        seller_id="seller-1",
-        title="Premium Catering Service",
-        lane="vendora",
-        price=5000,
-        currency="USD",
-    )
+    listing = draft_listing(kafka_off_client, tenant)
     assert listing["tenantId"] == tenant and listing["title"] == "Premium Catering Service"
 
     wait_for(
