@@ -6,9 +6,13 @@ and only when Redis has accepted every task and Kafka every dead letter are the 
 offsets committed, once. A crash anywhere before that commit replays the batch; replayed
 tasks carry the same task id (the CloudEvent id) and are no-ops in the workers' inbox.
 
-While Redis is unreachable the bridge pauses its partitions, keeps its group membership
-alive, commits nothing and retries the same batch with backoff until Redis is back.
-SIGTERM/SIGINT finish the batch in hand, commit it, and leave the group.
+No record can stop it: whatever reading a record raises, the record is dead-lettered (stage
+`bridge`) and the bridge goes on; a record the Kafka client itself cannot parse is found,
+dead-lettered by its coordinates and skipped. No outage can end it: while Redis or the
+dead-letter topic refuses a batch, the bridge pauses its partitions, keeps its group membership
+alive, commits nothing and retries the same batch with backoff; while Kafka is unreachable it
+waits with backoff. It stops only on SIGTERM/SIGINT (finishing the batch in hand, committing
+it, leaving the group) or on a Kafka error no retry can cure (`KafkaFatal`).
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from marketplace.errors import MarketplaceError
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import EnvelopeError, InboundEvent, RawRecord
-from workers.dead_letter import DeadLetter, DeadLetterSender
+from workers.dead_letter import DeadLetter, DeadLetterSender, DeadLetterUnavailable
+from workers.kafka_clients import UNREADABLE_RECORD_ERRORS, KafkaFatal, is_fatal
 from workers.task_sender import BrokerUnavailable, TaskSender
 
 logger = logging.getLogger(__name__)
@@ -33,6 +39,10 @@ logger = logging.getLogger(__name__)
 STAGE = "bridge"
 BACKOFF_START_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
+
+
+class UnreadableRecord(MarketplaceError):
+    """The Kafka client raised while parsing a record: its bytes never reached us."""
 
 
 class Bridge:
@@ -45,6 +55,7 @@ class Bridge:
         max_record_bytes: int,
         poll_timeout_ms: int = 1000,
         max_records: int = 500,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.consumer = consumer
         self.sender = sender
@@ -53,8 +64,10 @@ class Bridge:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_records = max_records
         self.processed = 0
-        self._stopping = threading.Event()
-        self._paused = False
+        self._stopping = stopping or threading.Event()
+        self._paused_for: str | None = None
+        self._kafka_down_since: datetime | None = None
+        self._kafka_delay = BACKOFF_START_SECONDS
         self._revoked: set[TopicPartition] = set()
 
     def stop(self, *_: Any) -> None:
@@ -68,9 +81,7 @@ class Bridge:
         logger.info("bridge consuming %d topics", len(topics.CONSUMED))
         try:
             while not self._stopping.is_set():
-                batch = self.consumer.poll(
-                    timeout_ms=self.poll_timeout_ms, max_records=self.max_records
-                )
+                batch = self._poll()
                 if batch:
                     self.handle(batch)
         finally:
@@ -78,9 +89,39 @@ class Bridge:
             self.consumer.close(autocommit=False)
             logger.info("bridge stopped after %d records", self.processed)
 
+    def _poll(self) -> Mapping[TopicPartition, Sequence[Any]]:
+        try:
+            batch = self.consumer.poll(
+                timeout_ms=self.poll_timeout_ms, max_records=self.max_records
+            )
+        except UNREADABLE_RECORD_ERRORS as error:
+            self._skip_unreadable(error)
+            return {}
+        except KafkaError as error:
+            if is_fatal(error):
+                raise KafkaFatal(f"Kafka refused the bridge: {error}") from error
+            self._wait_for_kafka(error)
+            return {}
+        except Exception as error:  # the client choked on a record in a way it does not name
+            self._skip_unreadable(error)
+            return {}
+        if self._kafka_down_since is not None:
+            down = (datetime.now(UTC) - self._kafka_down_since).total_seconds()
+            logger.info("Kafka is back after %.1fs, consuming again", down)
+            self._kafka_down_since, self._kafka_delay = None, BACKOFF_START_SECONDS
+        return batch
+
+    def _wait_for_kafka(self, error: KafkaError) -> None:
+        if self._kafka_down_since is None:
+            logger.warning("Kafka unreachable, retrying with backoff: %r", error)
+            self._kafka_down_since = datetime.now(UTC)
+        self._stopping.wait(self._kafka_delay)
+        self._kafka_delay = min(self._kafka_delay * 2, BACKOFF_MAX_SECONDS)
+
     def handle(self, batch: Mapping[TopicPartition, Sequence[Any]]) -> None:
         self._revoked.clear()
         events: list[tuple[TopicPartition, InboundEvent]] = []
+        letters: list[tuple[TopicPartition, DeadLetter]] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         now = datetime.now(UTC)
         for partition, records in batch.items():
@@ -94,43 +135,110 @@ class Bridge:
                     record.offset,
                 )
                 try:
-                    events.append(
-                        (partition, decoding.from_record(raw, max_bytes=self.max_record_bytes))
-                    )
+                    event = decoding.from_record(raw, max_bytes=self.max_record_bytes)
                 except EnvelopeError as error:
-                    self.dead_letters.send(DeadLetter(raw, error, STAGE, now))
+                    letters.append((partition, DeadLetter(raw, error, STAGE, now)))
+                    continue
+                except Exception as error:  # a bug to fix, never a reason to stop a partition
+                    logger.exception(
+                        "unexpected error reading %s[%s]@%s; dead-lettering it",
+                        raw.topic,
+                        raw.partition,
+                        raw.offset,
+                    )
+                    letters.append((partition, DeadLetter(raw, error, STAGE, now)))
+                    continue
+                events.append((partition, event))
             offsets[partition] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
-        if not self._send_until_accepted(events):
-            return  # stopping with Redis down: nothing committed, the batch is replayed later
-        self.dead_letters.flush()
+        if not self._deliver_until_accepted(events, letters):
+            return  # stopping during an outage: nothing committed, the batch is replayed later
         self._commit({tp: offset for tp, offset in offsets.items() if tp not in self._revoked})
         self.processed += sum(len(records) for records in batch.values())
 
-    def _send_until_accepted(self, events: list[tuple[TopicPartition, InboundEvent]]) -> bool:
+    def _deliver_until_accepted(
+        self,
+        events: list[tuple[TopicPartition, InboundEvent]],
+        letters: list[tuple[TopicPartition, DeadLetter]],
+    ) -> bool:
+        """Tasks into Redis and dead letters into Kafka, retried until both are stored.
+        False: asked to stop first."""
         delay = BACKOFF_START_SECONDS
+        enqueued = False
         while True:
-            pending = [event for partition, event in events if partition not in self._revoked]
             try:
-                self.sender.send(pending)
+                if not enqueued:
+                    self.sender.send([e for tp, e in events if tp not in self._revoked])
+                    enqueued = True
+                self.dead_letters.deliver([d for tp, d in letters if tp not in self._revoked])
                 break
-            except BrokerUnavailable as error:
-                if not self._paused:
-                    logger.warning("Redis unavailable, pausing consumption: %s", error)
-                    self._set_paused(True)
+            except (BrokerUnavailable, DeadLetterUnavailable) as error:
+                if self._paused_for is None:
+                    logger.warning("pausing consumption, %s", error)
+                    self._set_paused(type(error).__name__)
                 if self._stopping.wait(delay):
                     return False
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)
-                # Keeps the group membership alive; paused partitions yield no records.
-                self.consumer.poll(timeout_ms=0)
-        if self._paused:
-            logger.info("Redis is back, resuming consumption")
-            self._set_paused(False)
+                self._keep_membership()
+        if self._paused_for is not None:
+            logger.info("%s cleared, resuming consumption", self._paused_for)
+            self._set_paused(None)
         return True
 
-    def _set_paused(self, paused: bool) -> None:
-        self._paused = paused
+    def _keep_membership(self) -> None:
+        """Polls with every partition paused, so the group keeps this member; yields nothing."""
+        try:
+            self.consumer.poll(timeout_ms=0)
+        except Exception as error:  # Kafka may be the one down; the retry loop goes on anyway
+            logger.debug("keep-alive poll failed: %r", error)
+
+    def _skip_unreadable(self, error: BaseException) -> None:
+        """Find the partition whose next record the client cannot parse (each suspect polled
+        alone), dead-letter that record by its coordinates, commit and seek past it."""
+        logger.error("the Kafka client could not read a record: %r", error)
+        assignment = sorted(self.consumer.assignment())
+        self.consumer.pause(*assignment)
+        try:
+            for partition in self._suspects(assignment):
+                self.consumer.resume(partition)
+                try:
+                    found = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=1)
+                except Exception as again:
+                    if isinstance(again, KafkaError) and not isinstance(
+                        again, UNREADABLE_RECORD_ERRORS
+                    ):
+                        return  # the broker, not a record: the main loop deals with it
+                    self._dead_letter_unreadable(partition, again)
+                    return
+                finally:
+                    self.consumer.pause(partition)
+                for tp, records in found.items():  # readable: leave it to the next batch
+                    self.consumer.seek(tp, records[0].offset)
+            logger.warning("no partition reproduced the error; consuming on")
+        finally:
+            if self._paused_for is None:
+                self.consumer.resume(*self.consumer.assignment())
+
+    def _suspects(self, assignment: list[TopicPartition]) -> list[TopicPartition]:
+        """Partitions with records left to read (all of them if Kafka cannot say)."""
+        try:
+            ends = self.consumer.end_offsets(assignment)
+            return [tp for tp in assignment if self.consumer.position(tp) < ends[tp]]
+        except KafkaError:
+            return assignment
+
+    def _dead_letter_unreadable(self, partition: TopicPartition, error: BaseException) -> None:
+        offset = self.consumer.position(partition)
+        raw = RawRecord(partition.topic, None, None, (), partition.partition, offset)
+        reason = UnreadableRecord(f"the Kafka client could not read this record: {error!r}")
+        letter = DeadLetter(raw, reason, STAGE, datetime.now(UTC), unreadable=True)
+        if self._deliver_until_accepted([], [(partition, letter)]):
+            self.consumer.seek(partition, offset + 1)
+            self._commit({partition: OffsetAndMetadata(offset + 1, "", -1)})
+
+    def _set_paused(self, reason: str | None) -> None:
+        self._paused_for = reason
         assignment = list(self.consumer.assignment())
-        if paused:
+        if reason is not None:
             self.consumer.pause(*assignment)
         else:
             self.consumer.resume(*assignment)
@@ -143,18 +251,24 @@ class Bridge:
         except CommitFailedError as error:
             # The partitions moved on in a rebalance; their new owner replays them.
             logger.warning("offsets not committed after a rebalance: %s", error)
+        except KafkaError as error:
+            if is_fatal(error):
+                raise KafkaFatal(f"Kafka refused the bridge's commit: {error}") from error
+            # Offsets are cumulative: the next batch's commit covers this one, and a restart
+            # before then replays it into the inbox, where it is a no-op.
+            logger.warning("offsets not committed, Kafka unreachable: %r", error)
 
     def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         self._revoked.update(revoked)
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        if self._paused:
+        if self._paused_for is not None:
             self.consumer.pause(*assigned)
 
 
 class _Rebalance(ConsumerRebalanceListener):
     """Every finished batch is already committed when `poll()` rebalances, so revoking only
-    needs to forget the in-flight batch's partitions (while paused for Redis)."""
+    needs to forget the in-flight batch's partitions (while paused for an outage)."""
 
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge

@@ -148,25 +148,33 @@ def _bridge(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    import threading
+
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.dead_letter import DeadLetterSender
-    from workers.kafka_clients import make_consumer, make_producer
+    from workers.kafka_clients import connect, make_consumer, make_producer
     from workers.producer import shared_ledger
     from workers.task_sender import TaskSender
 
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    consumer = connect(lambda: make_consumer(settings), what="the bridge", stopping=stopping)
+    producer = connect(
+        lambda: make_producer(settings), what="the dead-letter producer", stopping=stopping
+    )
+    if consumer is None or producer is None:
+        return 0
     bridge = Bridge(
-        make_consumer(settings),
+        consumer,
         TaskSender(app, shared_ledger()),
         DeadLetterSender(
-            make_producer(settings),
-            settings.kafka_dlq_topic,
-            max_record_bytes=settings.kafka_max_record_bytes,
+            producer, settings.kafka_dlq_topic, max_record_bytes=settings.kafka_max_record_bytes
         ),
         max_record_bytes=settings.kafka_max_record_bytes,
+        stopping=stopping,
     )
-    signal.signal(signal.SIGTERM, bridge.stop)
-    signal.signal(signal.SIGINT, bridge.stop)
     bridge.run()
     return 0
 

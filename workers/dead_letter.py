@@ -1,23 +1,40 @@
 """The dead-letter topic: where a record or event that can never be processed is kept.
 
-A dead letter carries the original key and headers, plus headers that say where it came from
-and why it failed, so an operator can fix and replay it. The bridge's dead letters keep the
-original value untouched, except a record over the size limit: no producer or broker would take
-it, so its dead letter says so (`dlq-value-omitted`) and points at the original, still in its
-topic. A task's dead letter carries the structured CloudEvent it was given (`for_task`), with
-no partition or offset (-1).
+A dead letter carries the original value, key and headers, plus `dlq-*` headers that say where
+it came from and why it failed, so an operator can fix and replay it. A task's dead letter
+carries the structured CloudEvent it was given (`for_task`), with no partition or offset (-1).
+
+Writing a dead letter cannot fail on content; only Kafka being unreachable can stop it
+(`DeadLetterUnavailable`, which callers retry). So the copy is made sendable first:
+- what Kafka cannot carry is sanitised: a header without a value gets an empty one, a header
+  name that is not text (lone surrogates) is written with backslash escapes, both listed in
+  `dlq-headers-sanitised`;
+- a copy that would not fit the producer's and the dead-letter topic's limit drops, in order,
+  the value (`dlq-value-omitted`; always for a record over the accepted size), then the largest
+  original headers (`dlq-headers-omitted`), then the key (`dlq-key-omitted`), until it fits;
+- the pointer to the original (`dlq-original-topic`, `-partition`, `-offset`) is always kept,
+  so what was dropped can be read where it still is.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import reprlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import (
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
+from marketplace.errors import TransientError
 from marketplace.events.envelope import OutboundRecord, RawRecord
 
 logger = logging.getLogger(__name__)
@@ -27,6 +44,22 @@ SEND_TIMEOUT_SECONDS = 30.0
 METADATA_ALLOWANCE_BYTES = 64 * 1024
 """Room for the `dlq-*` headers on top of a record of the largest accepted size; producers
 (`max_request_size`) and the dead-letter topic (`max.message.bytes`) allow this much more."""
+RECORD_OVERHEAD_BYTES = 512
+"""Kafka's own framing of a record and its batch, kept free under the limit."""
+METADATA_FIELD_BYTES = 8 * 1024
+"""Each `dlq-*` value is cut to this many bytes; the ten of them fit the allowance."""
+_CONTENT_ERRORS = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    InvalidRecordError,
+    TypeError,
+    ValueError,
+)
+"""What a producer raises for a record it will never take: not retried, sent reduced instead."""
+
+
+class DeadLetterUnavailable(TransientError):
+    """Kafka did not store the dead letters; nothing may be committed past them."""
 
 
 @dataclass(frozen=True)
@@ -37,55 +70,158 @@ class DeadLetter:
     error: BaseException
     stage: str
     failed_at: datetime
+    unreadable: bool = False
+    """The Kafka client could not parse the record: only its coordinates are known."""
 
     def to_outbound(self, dlq_topic: str, *, max_record_bytes: int) -> OutboundRecord:
+        if self.unreadable:
+            return self.pointer_only(
+                dlq_topic, "the Kafka client could not read the record; read it with another"
+            )
+        headers, sanitised = _sendable_headers(self.record.headers)
+        metadata = self._metadata(sanitised)
+        value, key = self.record.value or b"", self.record.key or b""
+        budget = max_record_bytes + METADATA_ALLOWANCE_BYTES - RECORD_OVERHEAD_BYTES
+
+        def size() -> int:
+            every = headers + _encoded(metadata)
+            return len(value) + len(key) + sum(len(n.encode()) + len(v) for n, v in every)
+
+        if self.record.size > max_record_bytes or size() > budget:
+            metadata["value-omitted"] = (
+                f"{self.record.size} bytes, over the {max_record_bytes}-byte limit with its key "
+                "and headers; read it at its original topic, partition and offset"
+            )
+            value = b""
+        omitted = []
+        for header in sorted(headers, key=lambda item: len(item[1]), reverse=True):
+            if size() <= budget:
+                break
+            headers.remove(header)
+            omitted.append(header[0])
+        if omitted:
+            metadata["headers-omitted"] = json.dumps(omitted)
+        if size() > budget:
+            metadata["key-omitted"] = f"{len(key)} bytes"
+            key = b""
+        return OutboundRecord(dlq_topic, key, value, headers + _encoded(metadata))
+
+    def pointer_only(self, dlq_topic: str, reason: str) -> OutboundRecord:
+        """Where the record is and why it failed, nothing else: for a record that cannot be
+        read, or whose full copy a producer refused."""
+        metadata = self._metadata([])
+        metadata["value-omitted"] = f"{reason} at its original topic, partition and offset"
+        return OutboundRecord(dlq_topic, b"", b"", _encoded(metadata))
+
+    def _metadata(self, sanitised: list[str]) -> dict[str, str]:
         problems = getattr(self.error, "problems", None) or [str(self.error)]
-        oversize = self.record.size > max_record_bytes
         metadata = {
             "original-topic": self.record.topic,
             "original-partition": str(self.record.partition),
             "original-offset": str(self.record.offset),
             "original-key": (self.record.key or b"").decode("utf-8", "replace"),
             "error-class": type(self.error).__name__,
-            "error-message": str(self.error)[:4000],
-            "problems": json.dumps(problems)[:8000],
+            "error-message": str(self.error),
+            "problems": json.dumps(problems),
             "stage": self.stage,
             "failed-at": self.failed_at.astimezone(UTC).isoformat(timespec="milliseconds"),
         }
-        if oversize:
-            metadata["value-omitted"] = (
-                f"{self.record.size} bytes, over the {max_record_bytes}-byte limit; "
-                "read it at its original topic, partition and offset"
-            )
-        headers = list(self.record.headers) + [
-            (HEADER_PREFIX + name, value.encode("utf-8")) for name, value in metadata.items()
-        ]
-        value = b"" if oversize else self.record.value or b""
-        return OutboundRecord(dlq_topic, self.record.key or b"", value, headers)
+        if sanitised:
+            metadata["headers-sanitised"] = json.dumps(sanitised)
+        return metadata
 
 
-def for_task(cloudevent: dict[str, Any], error: BaseException, task_name: str) -> DeadLetter:
-    """A task's dead letter: the CloudEvent it was given, as structured-mode JSON."""
+def _sendable_headers(
+    headers: Sequence[tuple[Any, Any]],
+) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """Headers kafka-python will send, and the names of those that had to change."""
+    sendable, sanitised = [], []
+    for name, value in headers:
+        text = _text(name)
+        if text != name or not isinstance(value, bytes):
+            sanitised.append(text)
+        sendable.append((text, value if isinstance(value, bytes) else _bytes(value)))
+    return sendable, sanitised
+
+
+def _text(name: object) -> str:
+    if isinstance(name, bytes):
+        return name.decode("utf-8", "backslashreplace")
+    text = name if isinstance(name, str) else str(name)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _bytes(value: object) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    return _text(value).encode("utf-8")
+
+
+def _encoded(metadata: dict[str, str]) -> list[tuple[str, bytes]]:
+    return [
+        (HEADER_PREFIX + name, _cut(value.encode("utf-8", "backslashreplace")))
+        for name, value in metadata.items()
+    ]
+
+
+def _cut(value: bytes) -> bytes:
+    """At most `METADATA_FIELD_BYTES`, cut on a character boundary."""
+    if len(value) <= METADATA_FIELD_BYTES:
+        return value
+    return value[:METADATA_FIELD_BYTES].decode("utf-8", "ignore").encode("utf-8")
+
+
+def for_task(argument: object, error: BaseException, task_name: str) -> DeadLetter:
+    """A task's dead letter from whatever it was given: normally a structured CloudEvent (kept
+    as JSON); anything else (a hand-made call) is kept as readably as it can be."""
+    cloudevent = argument if isinstance(argument, dict) else {}
+    try:
+        value = json.dumps(argument).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        value = reprlib.repr(argument).encode("utf-8", "backslashreplace")
+    topic, tenant = cloudevent.get("type"), cloudevent.get("tenantid")
     record = RawRecord(
-        topic=str(cloudevent.get("type", "")),
-        value=json.dumps(cloudevent).encode("utf-8"),
-        key=str(cloudevent.get("tenantid", "")).encode("utf-8") or None,
+        topic=topic if isinstance(topic, str) else "",
+        value=value,
+        key=_text(tenant).encode("utf-8") if isinstance(tenant, str) and tenant else None,
         headers=(("content-type", b"application/cloudevents+json"),),
     )
     return DeadLetter(record, error, task_name, datetime.now(UTC))
 
 
 class DeadLetterSender:
-    """Sends dead letters on one producer; `flush()` returns only when Kafka has them all."""
+    """Sends dead letters on one producer and waits until Kafka has them all."""
 
     def __init__(self, producer: KafkaProducer, topic: str, *, max_record_bytes: int) -> None:
         self.producer = producer
         self.topic = topic
         self.max_record_bytes = max_record_bytes
-        self._pending: list[Any] = []
 
-    def send(self, letter: DeadLetter) -> None:
-        outbound = letter.to_outbound(self.topic, max_record_bytes=self.max_record_bytes)
+    def deliver(self, letters: Sequence[DeadLetter]) -> None:
+        """Returns once every letter is stored; raises `DeadLetterUnavailable` if Kafka is not
+        reachable (send them all again later: a repeated dead letter is harmless)."""
+        if not letters:
+            return
+        try:
+            sent = [(letter, self._send(letter)) for letter in letters]
+            self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
+            for letter, future in sent:
+                try:
+                    future.get(timeout=SEND_TIMEOUT_SECONDS)
+                except _CONTENT_ERRORS as refused:  # the broker's own limit, lower than ours
+                    self._send_pointer(letter, refused).get(timeout=SEND_TIMEOUT_SECONDS)
+        except KafkaError as error:
+            raise DeadLetterUnavailable(
+                f"the dead-letter topic {self.topic} did not take {len(letters)} records: {error!r}"
+            ) from error
+
+    def close(self) -> None:
+        """Waits for what is still in flight, then lets go of the connection."""
+        self.producer.close(timeout=SEND_TIMEOUT_SECONDS)
+
+    def _send(self, letter: DeadLetter) -> Any:
         logger.warning(
             "dead-lettering %s[%s]@%s (%s): %s",
             letter.record.topic,
@@ -94,20 +230,15 @@ class DeadLetterSender:
             letter.stage,
             letter.error,
         )
-        self._pending.append(
-            self.producer.send(
+        outbound = letter.to_outbound(self.topic, max_record_bytes=self.max_record_bytes)
+        try:
+            return self.producer.send(
                 outbound.topic, value=outbound.value, key=outbound.key, headers=outbound.headers
             )
-        )
+        except _CONTENT_ERRORS as refused:
+            return self._send_pointer(letter, refused)
 
-    def close(self) -> None:
-        """Waits for what is still in flight, then lets go of the connection."""
-        self.producer.close(timeout=SEND_TIMEOUT_SECONDS)
-
-    def flush(self) -> None:
-        """Raises the first KafkaError if any dead letter was not stored."""
-        pending, self._pending = self._pending, []
-        if pending:
-            self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
-        for future in pending:
-            future.get(timeout=SEND_TIMEOUT_SECONDS)
+    def _send_pointer(self, letter: DeadLetter, refused: BaseException) -> Any:
+        logger.error("the dead letter's full copy was refused (%r); sending its pointer", refused)
+        outbound = letter.pointer_only(self.topic, "Kafka refused the full copy; read it")
+        return self.producer.send(outbound.topic, value=outbound.value, headers=outbound.headers)

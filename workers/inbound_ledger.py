@@ -48,9 +48,12 @@ class InboundLedger:
         pipe.zadd(ENQUEUED_AT_KEY, dict.fromkeys(entries, now))
         pipe.execute()
 
-    def settle(self, cloudevent: Mapping[str, Any]) -> None:
+    def settle(self, cloudevent: object) -> None:
         """The event is applied or dead-lettered. Never raises: an entry left behind only costs
-        one redundant delivery, a no-op for the inbox."""
+        one redundant delivery, a no-op for the inbox. A task argument that is no object (sent
+        by hand) was never recorded."""
+        if not isinstance(cloudevent, Mapping):
+            return
         entry = entry_of(cloudevent)
         try:
             pipe = self.client.pipeline(transaction=True)

@@ -7,15 +7,83 @@ records.
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import (
+    AuthorizationError,
+    CorruptRecordError,
+    IllegalSaslStateError,
+    InvalidConfigurationError,
+    KafkaConfigurationError,
+    KafkaError,
+    SaslAuthenticationFailedError,
+    UnsupportedSaslMechanismError,
+    UnsupportedVersionError,
+)
 
+from marketplace.errors import PermanentError
 from workers.dead_letter import METADATA_ALLOWANCE_BYTES
 from workers.msk_auth import MskIamTokenProvider
 from workers.settings import Settings
 
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
 CLIENT_ID = "marketplace-svc"
+RECONNECT_BACKOFF_MAX_MS = 2_000
+"""kafka-python's default (30 s) makes a client rejoin up to 30 s after the broker is back."""
+BACKOFF_START_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 10.0
+
+FATAL_ERRORS: tuple[type[KafkaError], ...] = (
+    AuthorizationError,
+    SaslAuthenticationFailedError,
+    IllegalSaslStateError,
+    UnsupportedSaslMechanismError,
+    KafkaConfigurationError,
+    InvalidConfigurationError,
+    UnsupportedVersionError,
+)
+"""Kafka errors no retry can cure (credentials, permissions, configuration): a process stops
+with one message. Every other `KafkaError` means the broker is unreachable for now."""
+
+UNREADABLE_RECORD_ERRORS: tuple[type[BaseException], ...] = (CorruptRecordError,)
+"""What `poll()` raises for a record the client itself cannot parse (e.g. a header name that is
+not UTF-8): the record, not the broker, is at fault."""
+
+
+class KafkaFatal(PermanentError):
+    """Kafka refused this client for good: authentication, authorisation or configuration."""
+
+
+def is_fatal(error: BaseException) -> bool:
+    return isinstance(error, FATAL_ERRORS)
+
+
+def connect(make: Callable[[], T], *, what: str, stopping: threading.Event) -> T | None:
+    """`make()` once Kafka answers, however long that takes (None if stopping first). Logs once
+    while the broker is unreachable; raises `KafkaFatal` for what no retry can cure."""
+    delay, warned = BACKOFF_START_SECONDS, False
+    while not stopping.is_set():
+        try:
+            client = make()
+        except KafkaError as error:
+            if is_fatal(error):
+                raise KafkaFatal(f"Kafka refused the {what}: {error}") from error
+            if not warned:
+                logger.warning("Kafka unreachable, %s waits for it: %r", what, error)
+                warned = True
+            stopping.wait(delay)
+            delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+            continue
+        if warned:
+            logger.info("Kafka reachable again, %s connected", what)
+        return client
+    return None
 
 
 def connection_config(settings: Settings) -> dict[str, Any]:
@@ -24,6 +92,7 @@ def connection_config(settings: Settings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers,
         "security_protocol": settings.kafka_security_protocol.value,
         "client_id": CLIENT_ID,
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
     }
     if settings.uses_msk_iam:
         config["sasl_mechanism"] = "OAUTHBEARER"

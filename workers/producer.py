@@ -50,5 +50,4 @@ def send_dead_letter(letter: dead_letter.DeadLetter) -> None:
         settings.kafka_dlq_topic,
         max_record_bytes=settings.kafka_max_record_bytes,
     )
-    sender.send(letter)
-    sender.flush()
+    sender.deliver([letter])

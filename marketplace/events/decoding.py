@@ -4,6 +4,11 @@ Records come in either mode (the SDK detects it per record) and are checked comp
 record raises one `EnvelopeError` naming every problem and keeping the raw record for the
 dead-letter topic. The SDK's event factory is replaced by `_Checker`, which sees the raw
 attributes and data before anything is accepted.
+
+What the pipeline accepts is decided here, once, for everything downstream: JSON data only
+(never rewritten), `data` at most `MAX_DATA_DEPTH` levels deep (Celery's prefork pool pickles a
+task to hand it to a child, and a structure ~500 levels deep raises `RecursionError` in the
+worker's main process), text attributes that a database and a UTF-8 encoder can hold.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.core.bindings import kafka as kafka_binding
@@ -32,6 +37,12 @@ from marketplace.events.envelope import (
 )
 from marketplace.events.schema import EventTime, Payload
 
+MAX_DATA_DEPTH = 32
+"""Nesting levels allowed in `data` (objects and arrays); events are flat in practice."""
+MAX_ID_LENGTH = 500
+"""`id` and `source` identify an event in the inbox, whose columns hold this many characters."""
+JSON_CONTENT_TYPES = ("application/json", "text/json")
+
 
 def from_record(
     record: RawRecord, *, max_bytes: int, accepted: tuple[topics.Topic, ...] = topics.CONSUMED
@@ -51,12 +62,17 @@ def from_record(
         raise EnvelopeError(error.problems, record) from None
     except UnicodeDecodeError:
         raise EnvelopeError(["value is not UTF-8 text"], record) from None
-    except (ValueError, AttributeError, TypeError) as error:
+    except RecursionError:
+        raise EnvelopeError([TOO_DEEP], record) from None
+    except (ValueError, AttributeError, TypeError, OverflowError) as error:
         past_time = _read_past_a_bad_time(
             checker.problems, accepted, record.topic, headers, record.value
         )
         raise EnvelopeError(past_time or [_unreadable(error)], record) from None
     return checker.result(record)
+
+
+TOO_DEEP = "value is nested too deeply to read"
 
 
 def _read_record(checker: _Checker, headers: dict[str, bytes], value: bytes) -> None:
@@ -80,7 +96,7 @@ def _read_past_a_bad_time(
     else:
         try:
             structured = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(structured, dict):
             return None
@@ -94,15 +110,18 @@ def _read_past_a_bad_time(
         _read_record(checker, headers, value)
     except EnvelopeError as error:
         return error.problems
-    except (ValueError, AttributeError, TypeError) as error:
+    except (ValueError, AttributeError, TypeError, OverflowError) as error:
         return [*checker.problems, _unreadable(error)]
     return checker.problems
 
 
 def from_dict(
-    envelope: dict[str, Any], *, accepted: tuple[topics.Topic, ...] = topics.CONSUMED
+    envelope: object, *, accepted: tuple[topics.Topic, ...] = topics.CONSUMED
 ) -> InboundEvent:
     """Decode a structured-mode object (a task's argument, possibly typed in by an operator)."""
+    if not isinstance(envelope, dict):
+        got = _json_kind(envelope)
+        raise EnvelopeError([f"expected a structured CloudEvent object, got {got}"])
     checker = _Checker(accepted, topic_name=None)
     envelope = dict(envelope)
     time_problem = _pop_bad_time(envelope)
@@ -110,7 +129,9 @@ def from_dict(
         checker.problems.append(time_problem)
     try:
         JSON_FORMAT.read(checker, json.dumps(envelope))
-    except (ValueError, AttributeError, TypeError) as error:
+    except RecursionError:
+        raise EnvelopeError([TOO_DEEP]) from None
+    except (ValueError, AttributeError, TypeError, OverflowError) as error:
         if isinstance(error, EnvelopeError):
             raise
         raise EnvelopeError([_unreadable(error)]) from None
@@ -120,10 +141,13 @@ def from_dict(
 def _header_dict(headers: Headers, problems: list[str]) -> dict[str, bytes]:
     result: dict[str, bytes] = {}
     for name, value in headers:
+        if value is None:
+            problems.append(f"header {_short(name)} has no value (null)")
+            continue
         try:
             value.decode("utf-8")
         except (UnicodeDecodeError, AttributeError):
-            problems.append(f"header {name!r} is not UTF-8 text")
+            problems.append(f"header {_short(name)} is not UTF-8 text")
             continue
         result[name] = value
     return result
@@ -141,22 +165,36 @@ def _pop_bad_time(structured: dict[str, Any]) -> str | None:
 
 def _time_problem(value: object) -> str | None:
     if not isinstance(value, str):
-        return f"time: {value!r} is not an RFC 3339 timestamp string"
+        return f"time: {_short(value)} is not an RFC 3339 timestamp string"
     try:
-        isoparse(value)
+        moment = isoparse(value)
     except (ValueError, OverflowError):
-        return f"time: {value!r} is not an RFC 3339 timestamp"
+        return f"time: {_short(value)} is not an RFC 3339 timestamp"
+    try:
+        if moment.tzinfo is not None:
+            moment.astimezone(UTC)
+    except OverflowError:
+        return f"time: {_short(value)} is out of range once converted to UTC"
     return None
 
 
+def _short(value: object, limit: int = 80) -> str:
+    """A value as a person reads it in a problem, cut so one field cannot flood the message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def _unreadable(error: Exception) -> str:
+    """What a person needs to know of an error the SDK or the JSON parser raised."""
     if isinstance(error, json.JSONDecodeError):
         return f"value is not JSON ({error.msg} at position {error.pos})"
     if isinstance(error, binascii.Error):
         return f"data_base64: not base64 ({error})"
     if isinstance(error, AttributeError | TypeError):
         return "value is not a JSON object"
-    return f"time: not an RFC 3339 timestamp ({error})"
+    if "integer string conversion" in str(error):
+        return "value holds an integer too long to read (over 4300 digits)"
+    return f"value is not a readable CloudEvent ({type(error).__name__}: {_short(str(error))})"
 
 
 class _Checker:
@@ -173,10 +211,17 @@ class _Checker:
     def __call__(self, attributes: dict[str, Any], data: Any) -> CloudEvent:
         problems = self.problems
         if isinstance(attributes.get("time"), datetime) and attributes["time"].tzinfo:
-            attributes["time"] = EventTime.of(attributes["time"])
+            try:
+                attributes["time"] = EventTime.of(attributes["time"])
+            except OverflowError:
+                problems.append("time: out of range once converted to UTC")
+                del attributes["time"]
         problems += _attribute_problems(attributes)
         topic = self._topic_of(attributes.get("type"))
-        if topic is not None:
+        depth_problem = _depth_problem(data)
+        if depth_problem is not None:
+            problems.append(depth_problem)
+        elif topic is not None:
             self._payload = _payload(topic, data, problems)
         try:
             self._event = CloudEvent(attributes, data)
@@ -215,10 +260,23 @@ def _attribute_problems(attributes: dict[str, Any]) -> list[str]:
     if "specversion" not in attributes:
         problems.append("specversion: missing")
     elif attributes["specversion"] != SPECVERSION:
-        problems.append(f"specversion: {attributes['specversion']!r}, expected '1.0'")
+        problems.append(f"specversion: {_short(attributes['specversion'])}, expected '1.0'")
     for name in ("id", "source", "type"):
         if not attributes.get(name):
             problems.append(f"{name}: missing")
+    for name in ("id", "source"):
+        value = attributes.get(name)
+        if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
+            problems.append(f"{name}: {len(value)} characters, at most {MAX_ID_LENGTH}")
+    for name, value in attributes.items():
+        problem = _attribute_value_problem(value)
+        if problem is not None:
+            problems.append(f"{name}: {problem}")
+    content_type = attributes.get("datacontenttype")
+    if isinstance(content_type, str) and not _is_json(content_type):
+        problems.append(
+            f"datacontenttype: {_short(content_type)} is not JSON; only JSON data is accepted"
+        )
     tenant = attributes.get(TENANT_EXTENSION)
     if not tenant:
         problems.append("tenantid: missing")
@@ -226,13 +284,58 @@ def _attribute_problems(attributes: dict[str, Any]) -> list[str]:
         try:
             uuid.UUID(str(tenant))
         except ValueError:
-            problems.append(f"tenantid: {tenant!r} is not a UUID")
+            problems.append(f"tenantid: {_short(tenant)} is not a UUID")
     return problems
+
+
+def _attribute_value_problem(value: object) -> str | None:
+    """CloudEvents attributes are strings, integers, booleans or timestamps; their text must
+    survive UTF-8 and a database column (no lone surrogate, no NUL)."""
+    if isinstance(value, bool | datetime):
+        return None
+    if isinstance(value, int):
+        return None if -(2**31) <= value < 2**31 else "an integer outside the 32-bit range"
+    if not isinstance(value, str):
+        return f"a {_json_kind(value)} is not a CloudEvents attribute value"
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate, which is not text"
+    return None
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in JSON_CONTENT_TYPES or media_type.endswith("+json")
+
+
+def _json_kind(value: object) -> str:
+    kinds = {dict: "JSON object", list: "JSON array", type(None): "null", float: "number"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _depth_problem(data: Any) -> str | None:
+    """Walks `data` level by level, without recursion; `data` itself is level 1."""
+    level: list[Any] = [data]
+    for _ in range(MAX_DATA_DEPTH):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return None
+    if any(isinstance(node, dict | list) for node in level):
+        return f"data: nested more than {MAX_DATA_DEPTH} levels deep"
+    return None
 
 
 def _payload(topic: topics.Topic, data: Any, problems: list[str]) -> Payload | None:
     if not isinstance(data, dict):
-        problems.append(f"data: expected a JSON object for {topic.name}, got {type(data).__name__}")
+        problems.append(f"data: expected a JSON object for {topic.name}, got {_json_kind(data)}")
         return None
     try:
         return topic.payload.model_validate(data)

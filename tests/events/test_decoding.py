@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from marketplace.events import decoding, envelope, inbound, topics
-from tests.events.conftest import STRUCTURED, TENANT, assert_names
+from tests.events.conftest import PAYMENT_COMPLETED, STRUCTURED, TENANT, assert_names
+
+PAYMENT_DATA = PAYMENT_COMPLETED["data"]
 
 # What other services send us
 
@@ -321,3 +325,91 @@ def test_a_tombstone_is_refused(rejected):
     error = rejected(envelope.RawRecord(topics.PAYMENT_COMPLETED.name, None, TENANT.encode()))
 
     assert_names(error, "record has no value")
+
+
+# What the pipeline accepts: every poison record gets a named problem, never another exception
+
+
+def nested(levels: int) -> dict[str, object]:
+    """`data` whose innermost object is `levels` deep (the object itself is level 1)."""
+    inner: dict[str, object] = {}
+    for _ in range(levels - 1):
+        inner = {"x": inner}
+    return inner
+
+
+POISON_ENVELOPES = {
+    "time overflowing UTC (east)": ({"time": "0001-01-01T00:00:00+14:00"}, "out of range"),
+    "time overflowing UTC (west)": ({"time": "9999-12-31T23:59:59-14:00"}, "out of range"),
+    "data nested past the limit": (
+        {"data": {**PAYMENT_DATA, "extra": nested(decoding.MAX_DATA_DEPTH)}},
+        f"nested more than {decoding.MAX_DATA_DEPTH} levels",
+    ),
+    "data that is not JSON by its content type": (
+        {"datacontenttype": "text/plain"},
+        "datacontenttype: 'text/plain' is not JSON",
+    ),
+    "an extension holding an object": ({"traceinfo": {"a": 1}}, "traceinfo: a JSON object"),
+    "a source with a lone surrogate": ({"source": "wallet\udcff"}, "lone surrogate"),
+    "an id with a NUL": ({"id": "a\x00b"}, "NUL"),
+    "an id longer than the inbox holds": ({"id": "i" * 501}, "501 characters, at most 500"),
+    "an integer extension past 32 bits": ({"sequence": 2**31}, "32-bit"),
+}
+
+
+TEXT_ONLY_IN_BINARY_MODE = {
+    "an extension holding an object",
+    "an integer extension past 32 bits",
+    "a source with a lone surrogate",  # a header is bytes: there it is "not UTF-8 text"
+}
+CASES = [(name, "structured") for name in POISON_ENVELOPES] + [
+    (name, "binary") for name in POISON_ENVELOPES if name not in TEXT_ONLY_IN_BINARY_MODE
+]
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES)
+def test_a_poison_envelope_is_refused_with_its_reason(
+    name, mode, structured_record, binary_record, rejected, inbound_envelope
+):
+    changes, fragment = POISON_ENVELOPES[name]
+    make = structured_record if mode == "structured" else binary_record
+
+    error = rejected(make(inbound_envelope(**changes)))
+
+    assert any(fragment in problem for problem in error.problems), error.problems
+
+
+def test_data_exactly_at_the_depth_limit_is_accepted(structured_record, decode, inbound_envelope):
+    data = {**PAYMENT_DATA, "extra": nested(decoding.MAX_DATA_DEPTH - 1)}
+
+    assert decode(structured_record(inbound_envelope(data=data))).payload.to_data()["extra"]
+
+
+def test_json_nested_past_what_python_can_parse_is_refused(structured_record, rejected):
+    error = rejected(structured_record(b"[" * 100_000 + b"]" * 100_000))
+
+    assert error.problems == ["value is nested too deeply to read"]
+
+
+def test_an_integer_too_long_to_read_is_named_as_such_not_as_a_bad_time(
+    structured_record, rejected, inbound_envelope
+):
+    value = json.dumps(inbound_envelope()).replace("5000", "9" * 5000).encode()
+
+    error = rejected(structured_record(value))
+
+    assert error.problems == ["value holds an integer too long to read (over 4300 digits)"]
+
+
+def test_a_header_without_a_value_is_named(structured_record, rejected, inbound_envelope):
+    error = rejected(
+        structured_record(inbound_envelope(), headers=(*STRUCTURED, ("x-null", None)))  # type: ignore[arg-type]
+    )
+
+    assert_names(error, "header 'x-null' has no value")
+
+
+@pytest.mark.parametrize("argument", [None, "x", [None], 5])
+def test_a_task_argument_that_is_not_an_object_is_refused_as_such(argument):
+    with pytest.raises(envelope.EnvelopeError, match="expected a structured CloudEvent object"):
+        decoding.from_dict(argument)

@@ -12,6 +12,7 @@ from kafka import TopicPartition
 
 from marketplace.events import topics
 from marketplace.events.envelope import InboundEvent
+from workers.dead_letter import DeadLetterUnavailable
 from workers.task_sender import BrokerUnavailable
 
 Record = namedtuple("Record", "topic partition offset key value headers")
@@ -38,12 +39,30 @@ def record(offset: int, value: bytes | dict[str, Any], *, partition: int = 0) ->
 
 
 class FakeConsumer:
+    """`polls`: what successive polls return or raise (then nothing); `unreadable`: partitions
+    whose next record the client cannot parse, raising while they are not paused."""
+
     def __init__(self, log: list[str] | None = None) -> None:
         self.log = log if log is not None else []
         self.partitions = {TopicPartition(topics.PAYMENT_COMPLETED.name, 0)}
         self.commits: list[dict[TopicPartition, int]] = []
         self.paused: set[TopicPartition] = set()
         self.paused_at_each_poll: list[bool] = []
+        self.polls: list[dict[Any, Any] | BaseException] = []
+        self.unreadable: dict[TopicPartition, BaseException] = {}
+        self.positions: dict[TopicPartition, int] = {}
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    def position(self, partition: TopicPartition) -> int:
+        return self.positions.get(partition, 0)
+
+    def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.position(tp) + (1 if tp in self.unreadable else 0) for tp in partitions}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
+        self.positions[partition] = offset
+        self.unreadable.pop(partition, None)
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.partitions)
@@ -56,6 +75,14 @@ class FakeConsumer:
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
         self.paused_at_each_poll.append(bool(self.paused))
+        for partition, error in self.unreadable.items():
+            if partition not in self.paused:
+                raise error
+        if self.polls:
+            outcome = self.polls.pop(0)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
         return {}
 
     def commit(self, offsets: dict[TopicPartition, Any]) -> None:
@@ -79,14 +106,19 @@ class FakeSender:
 
 
 class FakeDeadLetters:
-    def __init__(self, log: list[str]) -> None:
+    """Fails the first `failures` deliveries as if the dead-letter topic were unreachable."""
+
+    def __init__(self, log: list[str], failures: int = 0) -> None:
         self.letters: list[Any] = []
         self.log = log
+        self.failures = failures
+        self.attempts = 0
 
-    def send(self, letter: Any) -> None:
-        self.letters.append(letter)
-
-    def flush(self) -> None:
+    def deliver(self, letters: Sequence[Any]) -> None:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise DeadLetterUnavailable("dead-letter topic unreachable")
+        self.letters.extend(letters)
         self.log.append("dead letters flushed")
 
     def close(self) -> None:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import pytest
 from kafka import TopicPartition
+from kafka.errors import (
+    CorruptRecordError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    TopicAuthorizationFailedError,
+)
 
 from marketplace.events import topics
+from marketplace.events.envelope import RawRecord
 from tests.workers.fakes import FakeConsumer, FakeDeadLetters, FakeSender, payment_event, record
 from workers import bridge as bridge_module
 from workers.bridge import Bridge
+from workers.kafka_clients import KafkaFatal
 
 PARTITION = TopicPartition(topics.PAYMENT_COMPLETED.name, 0)
 
@@ -88,3 +96,98 @@ def test_a_partition_revoked_while_paused_is_neither_sent_nor_committed() -> Non
 
     assert [e.id for e in sender.sent] == [kept["id"]]
     assert consumer.commits == [{PARTITION: 1}]
+
+
+def test_an_unexpected_error_reading_a_record_dead_letters_it_and_the_batch_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bridge, consumer, sender, dead_letters = make_bridge()
+    good, poison = payment_event("good"), payment_event("poison")
+    real_from_record = bridge_module.decoding.from_record
+
+    def from_record(raw: RawRecord, **options: int) -> object:
+        if raw.offset == 0:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_from_record(raw, **options)
+
+    monkeypatch.setattr(bridge_module.decoding, "from_record", from_record)
+    bridge.handle({PARTITION: [record(0, poison), record(1, good)]})
+
+    [letter] = dead_letters.letters
+    assert (letter.record.offset, type(letter.error), letter.stage) == (0, RecursionError, "bridge")
+    assert [e.id for e in sender.sent] == [good["id"]]
+    assert consumer.commits == [{PARTITION: 2}]
+
+
+def test_while_the_dead_letter_topic_is_down_nothing_is_committed_and_tasks_are_sent_once() -> None:
+    steps: list[str] = []
+    consumer, sender = FakeConsumer(steps), FakeSender()
+    dead_letters = FakeDeadLetters(steps, failures=2)
+    bridge = Bridge(consumer, sender, dead_letters, max_record_bytes=1 << 20)  # type: ignore[arg-type]
+    good = payment_event()
+
+    bridge.handle({PARTITION: [record(0, b"not json"), record(1, good)]})
+
+    assert dead_letters.attempts == 3
+    assert consumer.paused_at_each_poll == [True, True], "paused while it waits"
+    assert [e.id for e in sender.sent] == [good["id"]], "tasks are not enqueued again"
+    assert consumer.commits == [{PARTITION: 2}]
+    assert steps == ["dead letters flushed", "offsets committed"]
+
+
+def test_kafka_going_away_under_poll_is_waited_out() -> None:
+    bridge, consumer, sender, _ = make_bridge()
+    good = payment_event()
+    consumer.polls = [
+        KafkaConnectionError("coordinator"),
+        KafkaTimeoutError("no broker"),
+        {PARTITION: [record(3, good)]},
+    ]
+
+    def stop_when_done(**options: object) -> dict[object, object]:
+        if not consumer.polls:
+            bridge.stop()
+            return {}
+        outcome = consumer.polls.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    consumer.poll = stop_when_done  # type: ignore[method-assign]
+    consumer.subscribe = lambda *a, **k: None  # type: ignore[attr-defined]
+    consumer.close = lambda **k: None  # type: ignore[attr-defined]
+    bridge.run()
+
+    assert [e.id for e in sender.sent] == [good["id"]]
+    assert consumer.commits == [{PARTITION: 4}]
+
+
+def test_a_kafka_error_no_retry_can_cure_stops_the_bridge_with_its_reason() -> None:
+    bridge, consumer, _, _ = make_bridge()
+    consumer.polls = [TopicAuthorizationFailedError("eventzr.wallet.payment.completed.v1")]
+    consumer.subscribe = lambda *a, **k: None  # type: ignore[attr-defined]
+    consumer.close = lambda **k: None  # type: ignore[attr-defined]
+
+    with pytest.raises(KafkaFatal, match="TopicAuthorizationFailed"):
+        bridge.run()
+
+
+def test_a_record_the_client_cannot_parse_is_dead_lettered_by_its_coordinates_and_skipped() -> None:
+    bridge, consumer, _, dead_letters = make_bridge()
+    healthy = TopicPartition(topics.PAYMENT_COMPLETED.name, 1)
+    consumer.partitions.add(healthy)
+    consumer.positions = {PARTITION: 7, healthy: 2}
+    consumer.unreadable[PARTITION] = CorruptRecordError("UnicodeDecodeError in a header name")
+
+    assert bridge._poll() == {}
+
+    [letter] = dead_letters.letters
+    assert (letter.record.topic, letter.record.partition, letter.record.offset) == (
+        PARTITION.topic,
+        0,
+        7,
+    )
+    assert letter.unreadable and "could not read" in str(letter.error)
+    assert consumer.seeks == [(PARTITION, 8)]
+    assert consumer.commits == [{PARTITION: 8}]
+    assert consumer.paused == set(), "every partition consumes again"

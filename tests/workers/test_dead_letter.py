@@ -1,8 +1,19 @@
 import json
 from datetime import UTC, datetime
+from typing import Any
 
-from marketplace.events.envelope import EnvelopeError, RawRecord
-from workers.dead_letter import DeadLetter, for_task
+import pytest
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+
+from marketplace.events.envelope import EnvelopeError, OutboundRecord, RawRecord
+from workers.dead_letter import (
+    METADATA_ALLOWANCE_BYTES,
+    RECORD_OVERHEAD_BYTES,
+    DeadLetter,
+    DeadLetterSender,
+    DeadLetterUnavailable,
+    for_task,
+)
 
 LIMIT = 1 << 20
 
@@ -63,3 +74,136 @@ def test_a_record_over_the_limit_is_dead_lettered_without_its_value_and_points_a
     assert out.value == b""
     assert headers["dlq-value-omitted"].startswith(f"{raw.size} bytes, over the 1024".encode())
     assert (headers["dlq-original-partition"], headers["dlq-original-offset"]) == (b"1", b"7")
+
+
+BUDGET = LIMIT + METADATA_ALLOWANCE_BYTES - RECORD_OVERHEAD_BYTES
+
+
+def outbound_of(raw: RawRecord, limit: int = LIMIT) -> OutboundRecord:
+    error = EnvelopeError(["bad"], raw)
+    return DeadLetter(raw, error, "bridge", datetime.now(UTC)).to_outbound(
+        "dlq", max_record_bytes=limit
+    )
+
+
+def size_of(out: OutboundRecord) -> int:
+    headers = sum(len(name.encode()) + len(value) for name, value in out.headers)
+    return len(out.key) + len(out.value) + headers
+
+
+def assert_sendable(out: OutboundRecord) -> None:
+    """What kafka-python's `send()` checks, and what it then encodes."""
+    for name, value in out.headers:
+        assert isinstance(name, str) and isinstance(value, bytes)
+        name.encode("utf-8")
+
+
+def test_headers_kafka_cannot_carry_are_sanitised_and_named() -> None:
+    raw = RawRecord("t", b"{}", b"k", (("null", None), ("bad\udcff", b"v"), ("ok", b"x")), 0, 3)  # type: ignore[arg-type]
+
+    out = outbound_of(raw)
+    headers = dict(out.headers)
+
+    assert_sendable(out)
+    assert headers["null"] == b"" and headers["bad\\udcff"] == b"v" and headers["ok"] == b"x"
+    assert json.loads(headers["dlq-headers-sanitised"]) == ["null", "bad\\udcff"]
+    assert out.value == b"{}"
+
+
+def test_an_oversize_header_is_dropped_after_the_value_and_the_pointer_stays() -> None:
+    big = b"h" * 1_200_000
+    raw = RawRecord("t", b"{}", b"k", (("huge", big), ("small", b"s")), 4, 9)
+
+    out = outbound_of(raw)
+    headers = dict(out.headers)
+
+    assert size_of(out) <= BUDGET
+    assert out.value == b"" and "dlq-value-omitted" in headers
+    assert json.loads(headers["dlq-headers-omitted"]) == ["huge"]
+    assert headers["small"] == b"s" and out.key == b"k"
+    assert (headers["dlq-original-partition"], headers["dlq-original-offset"]) == (b"4", b"9")
+
+
+def test_an_oversize_key_is_dropped_last() -> None:
+    raw = RawRecord("t", b"v" * 100, b"k" * 400_000, (("a", b"a" * 100_000),), 1, 2)
+
+    out = outbound_of(raw, limit=256 * 1024)
+
+    assert size_of(out) <= 256 * 1024 + METADATA_ALLOWANCE_BYTES - RECORD_OVERHEAD_BYTES
+    assert out.key == b"" and b"400000 bytes" in dict(out.headers)["dlq-key-omitted"]
+    assert dict(out.headers)["dlq-original-topic"] == b"t"
+
+
+def test_metadata_is_bounded_whatever_the_error_says() -> None:
+    raw = RawRecord("t", b"{}", "é".encode() * 100_000, (), 0, 0)
+    error = EnvelopeError(["\udcff" + "é" * 50_000] * 5, raw)
+
+    out = DeadLetter(raw, error, "bridge", datetime.now(UTC)).to_outbound(
+        "dlq", max_record_bytes=LIMIT
+    )
+
+    assert_sendable(out)
+    assert all(len(v) <= 8 * 1024 for n, v in out.headers if n.startswith("dlq-"))
+    assert size_of(out) <= BUDGET
+
+
+@pytest.mark.parametrize("argument", [None, "x", [None], 5, {"type": 7, "tenantid": ["t"]}])
+def test_a_task_dead_letter_can_be_built_from_any_argument(argument: object) -> None:
+    out = for_task(argument, ValueError("not a CloudEvent"), "task").to_outbound(
+        "dlq", max_record_bytes=LIMIT
+    )
+
+    assert_sendable(out)
+    assert json.loads(out.value) == argument
+
+
+def test_a_task_dead_letter_of_an_argument_json_cannot_write_keeps_a_readable_copy() -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+
+    out = for_task(deep, ValueError("too deep"), "task").to_outbound("dlq", max_record_bytes=LIMIT)
+
+    assert out.value.startswith(b"[[")
+
+
+class FakeProducer:
+    def __init__(self, *, refuse: bool = False, unreachable: bool = False) -> None:
+        self.refuse, self.unreachable = refuse, unreachable
+        self.sent: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []
+
+    def send(self, topic: str, value: bytes, key: bytes = b"", headers: Any = ()) -> Any:
+        if self.refuse and value:
+            raise MessageSizeTooLargeError("too large")
+        self.sent.append((topic, value, list(headers)))
+        return self
+
+    def get(self, timeout: float) -> None:
+        if self.unreachable:
+            raise KafkaTimeoutError("no broker")
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+
+def letter() -> DeadLetter:
+    raw = RawRecord("t", b"{}", b"k", (), 0, 5)
+    return DeadLetter(raw, EnvelopeError(["bad"], raw), "bridge", datetime.now(UTC))
+
+
+def test_a_copy_the_producer_refuses_is_sent_as_its_pointer() -> None:
+    producer = FakeProducer(refuse=True)
+
+    DeadLetterSender(producer, "dlq", max_record_bytes=LIMIT).deliver([letter()])  # type: ignore[arg-type]
+
+    [(topic, value, headers)] = producer.sent
+    assert (topic, value) == ("dlq", b"")
+    assert dict(headers)["dlq-original-offset"] == b"5"
+    assert b"refused" in dict(headers)["dlq-value-omitted"]
+
+
+def test_an_unreachable_dead_letter_topic_is_an_outage_not_a_content_error() -> None:
+    sender = DeadLetterSender(FakeProducer(unreachable=True), "dlq", max_record_bytes=LIMIT)  # type: ignore[arg-type]
+
+    with pytest.raises(DeadLetterUnavailable):
+        sender.deliver([letter()])

@@ -64,6 +64,7 @@ def test_a_plaintext_connection_has_no_sasl(settings):
         "bootstrap_servers": ["a:9092", "b:9092"],
         "security_protocol": "PLAINTEXT",
         "client_id": "marketplace-svc",
+        "reconnect_backoff_max_ms": kafka_clients.RECONNECT_BACKOFF_MAX_MS,
     }
 
 
