@@ -192,42 +192,20 @@ class Bridge:
             logger.debug("keep-alive poll failed: %r", error)
 
     def _skip_unreadable(self, error: BaseException) -> None:
-        """Find the partition whose next record the client cannot parse (each suspect polled
-        alone), dead-letter that record by its coordinates, commit and seek past it."""
-        logger.error("the Kafka client could not read a record: %r", error)
-        assignment = sorted(self.consumer.assignment())
-        self.consumer.pause(*assignment)
-        try:
-            for partition in self._suspects(assignment):
-                self.consumer.resume(partition)
-                try:
-                    found = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=1)
-                except Exception as again:
-                    if isinstance(again, KafkaError) and not isinstance(
-                        again, UNREADABLE_RECORD_ERRORS
-                    ):
-                        return  # the broker, not a record: the main loop deals with it
-                    self._dead_letter_unreadable(partition, again)
-                    return
-                finally:
-                    self.consumer.pause(partition)
-                for tp, records in found.items():  # readable: leave it to the next batch
-                    self.consumer.seek(tp, records[0].offset)
-            logger.warning("no partition reproduced the error; consuming on")
-        finally:
-            if self._paused_for is None:
-                self.consumer.resume(*self.consumer.assignment())
-
-    def _suspects(self, assignment: list[TopicPartition]) -> list[TopicPartition]:
-        """Partitions with records left to read (all of them if Kafka cannot say)."""
-        try:
-            ends = self.consumer.end_offsets(assignment)
-            return [tp for tp in assignment if self.consumer.position(tp) < ends[tp]]
-        except KafkaError:
-            return assignment
-
-    def _dead_letter_unreadable(self, partition: TopicPartition, error: BaseException) -> None:
+        """Dead-letter the record the client could not parse by its coordinates, then commit
+        and seek past it: polling again without seeking would make kafka-python 3 loop
+        forever on the broken record."""
+        partition = _partition_that_failed(self.consumer)
+        if partition is None:
+            raise KafkaFatal(f"the Kafka client failed without saying on which record: {error!r}")
         offset = self.consumer.position(partition)
+        logger.error(
+            "the Kafka client could not read %s[%s]@%s: %r",
+            partition.topic,
+            partition.partition,
+            offset,
+            error,
+        )
         raw = RawRecord(partition.topic, None, None, (), partition.partition, offset)
         reason = UnreadableRecord(f"the Kafka client could not read this record: {error!r}")
         letter = DeadLetter(raw, reason, STAGE, datetime.now(UTC), unreadable=True)
@@ -264,6 +242,15 @@ class Bridge:
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         if self._paused_for is not None:
             self.consumer.pause(*assigned)
+
+
+def _partition_that_failed(consumer: KafkaConsumer) -> TopicPartition | None:
+    """The partition whose records kafka-python was parsing when it raised: its fetcher keeps
+    them in hand (a private attribute of kafka-python 3, pinned in pyproject; the real-Kafka
+    poison test fails if it moves). Its position is the unreadable record's offset."""
+    in_hand = getattr(getattr(consumer, "_fetcher", None), "_next_partition_records", None)
+    partition = getattr(in_hand, "topic_partition", None)
+    return partition if isinstance(partition, TopicPartition) else None
 
 
 class _Rebalance(ConsumerRebalanceListener):

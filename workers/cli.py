@@ -89,14 +89,10 @@ def _create_topics(settings: Settings) -> int:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from workers.dead_letter import METADATA_ALLOWANCE_BYTES
     from workers.kafka_clients import make_admin
 
     names = [topic.name for topic in topics.ALL] + [settings.kafka_dlq_topic]
-    # A dead letter is a record of up to the limit plus its `dlq-*` headers.
-    dlq_config = {
-        "max.message.bytes": str(settings.kafka_max_record_bytes + METADATA_ALLOWANCE_BYTES)
-    }
+    dlq_config = dead_letter_topic_config(settings)
     admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())
@@ -115,6 +111,13 @@ def _create_topics(settings: Settings) -> int:
         admin.close()
     print(f"{len(missing)} topics created, {len(names) - len(missing)} already present")
     return 0
+
+
+def dead_letter_topic_config(settings: Settings) -> dict[str, str]:
+    """A dead letter is a record of up to the limit plus its `dlq-*` headers."""
+    from workers.dead_letter import METADATA_ALLOWANCE_BYTES
+
+    return {"max.message.bytes": str(settings.kafka_max_record_bytes + METADATA_ALLOWANCE_BYTES)}
 
 
 def _schemas(args: argparse.Namespace) -> int:

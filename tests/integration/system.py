@@ -301,24 +301,32 @@ def produce_all(system: System, envelopes: Iterable[dict[str, Any]]) -> None:
         future.get(10)
 
 
-def ensure_topics(names: Iterable[str]) -> None:
+def ensure_topics(names: Iterable[str], *, dead_letters: str | None = None) -> None:
+    """The topics, 3 partitions each; `dead_letters` configured as `marketplace topics create`
+    configures the dead-letter topic."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
+
+    from workers.cli import dead_letter_topic_config
+    from workers.settings import load_settings
 
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     try:
         existing = set(admin.list_topics())
         for name in [name for name in names if name not in existing]:
+            config = dead_letter_topic_config(load_settings()) if name == dead_letters else {}
             # Created meanwhile by a session running at the same time: just as good.
             with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(name, 3, 1)])
+                admin.create_topics([NewTopic(name, 3, 1, topic_configs=config)])
     finally:
         admin.close()
 
 
 def start_pipeline(system: System) -> None:
     """Topics, the group at the end of every consumed topic, then worker and bridge (ready)."""
-    ensure_topics([topic.name for topic in topics.ALL] + [system.dlq_topic])
+    ensure_topics(
+        [topic.name for topic in topics.ALL] + [system.dlq_topic], dead_letters=system.dlq_topic
+    )
     start_group_at_end(system.group, [topic.name for topic in topics.CONSUMED])
     system.worker.start()
     system.bridge.start()

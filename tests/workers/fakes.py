@@ -6,6 +6,7 @@ import json
 import uuid
 from collections import namedtuple
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from kafka import TopicPartition
@@ -40,7 +41,7 @@ def record(offset: int, value: bytes | dict[str, Any], *, partition: int = 0) ->
 
 class FakeConsumer:
     """`polls`: what successive polls return or raise (then nothing); `unreadable`: partitions
-    whose next record the client cannot parse, raising while they are not paused."""
+    whose next record the client cannot parse, raising until they are sought past."""
 
     def __init__(self, log: list[str] | None = None) -> None:
         self.log = log if log is not None else []
@@ -55,9 +56,6 @@ class FakeConsumer:
 
     def position(self, partition: TopicPartition) -> int:
         return self.positions.get(partition, 0)
-
-    def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        return {tp: self.position(tp) + (1 if tp in self.unreadable else 0) for tp in partitions}
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.seeks.append((partition, offset))
@@ -77,6 +75,9 @@ class FakeConsumer:
         self.paused_at_each_poll.append(bool(self.paused))
         for partition, error in self.unreadable.items():
             if partition not in self.paused:
+                # Where kafka-python 3 keeps the records it was parsing when it raised.
+                in_hand = SimpleNamespace(topic_partition=partition)
+                self._fetcher = SimpleNamespace(_next_partition_records=in_hand)
                 raise error
         if self.polls:
             outcome = self.polls.pop(0)
