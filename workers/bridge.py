@@ -173,14 +173,15 @@ class Bridge:
                 break
             except (BrokerUnavailable, DeadLetterUnavailable) as error:
                 if self._paused_for is None:
-                    logger.warning("pausing consumption, %s", error)
-                    self._set_paused(type(error).__name__)
+                    what = "Redis" if isinstance(error, BrokerUnavailable) else "Dead-letter topic"
+                    logger.warning("%s unavailable, pausing consumption: %s", what, error)
+                    self._set_paused(what)
                 if self._stopping.wait(delay):
                     return False
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)
                 self._keep_membership()
         if self._paused_for is not None:
-            logger.info("%s cleared, resuming consumption", self._paused_for)
+            logger.info("%s is back, resuming consumption", self._paused_for)
             self._set_paused(None)
         return True
 

@@ -96,9 +96,11 @@ def drop_database(admin_url: str, name: str) -> None:
     engine.dispose()
 
 
-def start_group_at_end(group: str, topic_names: Iterable[str]) -> None:
+def start_group_at_end(
+    group: str, topic_names: Iterable[str], *, bootstrap: str = BOOTSTRAP
+) -> None:
     """Commit the current end of every partition for `group`, so the bridge starts at "now"."""
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     partitions = [
         TopicPartition(name, p)
         for name in topic_names
@@ -157,9 +159,16 @@ class System:
     """Environment, processes and probes of one session's pipeline."""
 
     def __init__(
-        self, database_url: str, redis_url: str, log_dir: Path, *, kafka_enabled: bool = True
+        self,
+        database_url: str,
+        redis_url: str,
+        log_dir: Path,
+        *,
+        kafka_enabled: bool = True,
+        bootstrap: str = BOOTSTRAP,
     ) -> None:
         run_id = uuid.uuid4().hex[:8]
+        self.bootstrap = bootstrap
         self.group = f"marketplace-it-{run_id}"
         self.dlq_topic = f"eventzr.marketplace.dlq.it-{run_id}"
         self.database_url = database_url
@@ -167,7 +176,7 @@ class System:
         self.env = {
             **os.environ,
             "KAFKA_ENABLED": "true" if kafka_enabled else "false",
-            "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "KAFKA_CONSUMER_GROUP": self.group,
             "KAFKA_DLQ_TOPIC": self.dlq_topic,
             "REDIS_URL": redis_url,
@@ -198,7 +207,7 @@ class System:
             self.env,
             log_dir,
         )
-        self.producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
         self.redis = redis.Redis.from_url(redis_url)
 
     # -- writing inbound events the way another service would ------------------------------
@@ -251,8 +260,8 @@ class System:
 class TopicReader:
     """A plain kafka-python consumer positioned at the end of the given topics when created."""
 
-    def __init__(self, topic_names: Iterable[str]) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    def __init__(self, topic_names: Iterable[str], *, bootstrap: str = BOOTSTRAP) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         partitions = [
             TopicPartition(name, p)
             for name in topic_names
@@ -301,7 +310,9 @@ def produce_all(system: System, envelopes: Iterable[dict[str, Any]]) -> None:
         future.get(10)
 
 
-def ensure_topics(names: Iterable[str], *, dead_letters: str | None = None) -> None:
+def ensure_topics(
+    names: Iterable[str], *, dead_letters: str | None = None, bootstrap: str = BOOTSTRAP
+) -> None:
     """The topics, 3 partitions each; `dead_letters` configured as `marketplace topics create`
     configures the dead-letter topic."""
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -310,7 +321,7 @@ def ensure_topics(names: Iterable[str], *, dead_letters: str | None = None) -> N
     from workers.cli import dead_letter_topic_config
     from workers.settings import load_settings
 
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         existing = set(admin.list_topics())
         for name in [name for name in names if name not in existing]:
@@ -325,9 +336,13 @@ def ensure_topics(names: Iterable[str], *, dead_letters: str | None = None) -> N
 def start_pipeline(system: System) -> None:
     """Topics, the group at the end of every consumed topic, then worker and bridge (ready)."""
     ensure_topics(
-        [topic.name for topic in topics.ALL] + [system.dlq_topic], dead_letters=system.dlq_topic
+        [topic.name for topic in topics.ALL] + [system.dlq_topic],
+        dead_letters=system.dlq_topic,
+        bootstrap=system.bootstrap,
     )
-    start_group_at_end(system.group, [topic.name for topic in topics.CONSUMED])
+    start_group_at_end(
+        system.group, [topic.name for topic in topics.CONSUMED], bootstrap=system.bootstrap
+    )
     system.worker.start()
     system.bridge.start()
     wait_for(lambda: "ready" in system.worker.log(), timeout=60, what="the worker to be ready")
@@ -367,6 +382,42 @@ def redis_server(port: int, data_dir: Path, log_dir: Path) -> Process:
         "no",
     ]
     return Process(f"redis-{port}", argv, dict(os.environ), log_dir)
+
+
+KAFKA_JARS = Path.home() / ".cache" / "marketplace-kafka" / "4.3.0" / "lib"
+
+
+def kafka_server(port: int, data_dir: Path, log_dir: Path) -> Process:
+    """A private single-node Kafka (KRaft) on `port` (its controller on `port + 1`), from the
+    jars `scripts/services.sh` fetched and its server.properties; storage formatted, not
+    started. Its data outlives a stop, so a restart keeps topics and committed offsets."""
+    template = (ROOT / "scripts" / "kafka" / "server.properties").read_text()
+    properties = data_dir / "server.properties"
+    properties.write_text(
+        template.replace("@KAFKA_DATA_DIR@", str(data_dir / "log"))
+        .replace("127.0.0.1:9093", f"127.0.0.1:{port + 1}")
+        .replace("127.0.0.1:9092", f"127.0.0.1:{port}")
+    )
+    java = [
+        "java",
+        "-Xmx384m",
+        "-Xms384m",
+        f"-Dlog4j2.configurationFile={ROOT / 'scripts' / 'kafka' / 'log4j2.yaml'}",
+        f"-Dkafka.logs.dir={log_dir}",
+        "-cp",
+        f"{KAFKA_JARS}/*",
+    ]
+    cluster = subprocess.run(
+        [*java, "kafka.tools.StorageTool", "random-uuid"], capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(
+        [*java, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(properties)],
+        check=True,
+        capture_output=True,
+    )
+    return Process(
+        f"kafka-{port}", [*java, "kafka.Kafka", str(properties)], dict(os.environ), log_dir
+    )
 
 
 def wait_listening(port: int, *, timeout: float = 10.0) -> None:
