@@ -3,6 +3,16 @@
 The caller owns the transaction (`with session.begin(): op(ctx, ...)`); operations only
 flush. Events are recorded through `Context.record`, which writes them to the outbox in that
 same transaction, so an event exists exactly when the change that caused it was committed.
+
+**Per-tenant order.** Outbox ids are the publishing order, but PostgreSQL assigns an id at
+insert and makes the row visible at commit: two transactions of one tenant could commit in the
+opposite order of their ids, and a publisher would send the higher id while the lower one is
+still invisible. So the first event a transaction records for a tenant takes that tenant's
+advisory lock, held until commit: the tenant's next recording transaction inserts only after
+this one committed, and a tenant's ids follow its commit order. It is the last lock in the
+lock order (order → quote → seller → listing → tenant outbox), so it rarely waits; a deadlock
+against an operation that locks rows after recording is detected by PostgreSQL and retried as
+transient. On SQLite `BEGIN IMMEDIATE` already serialises every writer.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.domain.models import OutboxMessage, OutboxStatus
@@ -44,6 +55,8 @@ class Context:
         self, topic: topics.Topic, *, tenant_id: str, entity_id: str, payload: Payload
     ) -> OutboxMessage:
         """Add the complete CloudEvent for `topic` to the outbox of the current transaction."""
+        if not any(message.tenant_id == tenant_id for message in self.recorded):
+            _lock_tenant_outbox(self.session, tenant_id)
         now = self.now()
         event = envelope.new_event(
             topic,
@@ -67,3 +80,14 @@ class Context:
         self.recorded.append(message)
         logger.debug("recorded %s %s for %s", topic.name, cloudevent["id"], cloudevent["subject"])
         return message
+
+
+OUTBOX_LOCK_NAMESPACE = 0x0B0C
+"""First key of the tenants' outbox advisory locks, so no other advisory lock can collide."""
+
+
+def _lock_tenant_outbox(session: Session, tenant_id: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(func.pg_advisory_xact_lock(OUTBOX_LOCK_NAMESPACE, func.hashtext(tenant_id)))
+        )

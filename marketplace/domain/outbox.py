@@ -6,7 +6,8 @@ A publisher runs, in one transaction: `claim_pending` -> send -> `mark_sent` (or
 tenant rows are claimed strictly in id order: a publisher keeps only the rows of a tenant that
 follow on from that tenant's oldest pending row, so it never sends a tenant's event while an
 earlier one is held by another publisher (rows it drops stay locked, unsent, until its
-transaction ends). On SQLite, `BEGIN IMMEDIATE` serialises publishers instead.
+transaction ends). That a tenant's ids follow its commit order is the recorders' part
+(`marketplace.domain.context`). On SQLite, `BEGIN IMMEDIATE` serialises publishers instead.
 """
 
 from __future__ import annotations

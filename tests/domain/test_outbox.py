@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -144,3 +145,35 @@ def test_a_publisher_stops_at_a_gap_in_a_tenants_rows(postgres: Database) -> Non
         holder.get(OutboxMessage, x2, with_for_update=True)  # as another publisher would
         with postgres.sessions() as publisher, publisher.begin():
             assert [message.id for message in outbox.claim_pending(publisher, limit=10)] == [x1]
+
+
+@pytest.mark.postgres
+def test_a_tenants_rows_become_claimable_in_id_order_whatever_order_their_writers_commit(
+    postgres: Database,
+) -> None:
+    """Without the tenant's lock, the second writer takes the next id and commits first, and the
+    publisher claims it while the lower id is still invisible: the tenant's events leave out of
+    order."""
+    first = postgres.sessions()
+    first.begin()
+    held = record(first, TENANT)
+    first.flush()  # id taken, not committed
+
+    def second_writer() -> None:
+        with postgres.sessions() as session, session.begin():
+            record(session, TENANT)
+
+    second = threading.Thread(target=second_writer)
+    second.start()
+    second.join(timeout=1.0)
+    with postgres.sessions() as session, session.begin():
+        claimable_while_first_is_open = [row.id for row in outbox.claim_pending(session, limit=10)]
+    first.commit()
+    first.close()
+    second.join(timeout=10)
+    with postgres.sessions() as session, session.begin():
+        claimed = [row.id for row in outbox.claim_pending(session, limit=10)]
+
+    assert claimable_while_first_is_open == [], "nothing of the tenant may leave before its first"
+    assert not second.is_alive()
+    assert claimed[0] == held.id and len(claimed) == 2 and claimed == sorted(claimed)
