@@ -31,7 +31,8 @@ from marketplace.errors import MarketplaceError
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import EnvelopeError, InboundEvent, RawRecord
 from workers.dead_letter import DeadLetter, DeadLetterSender, DeadLetterUnavailable
-from workers.kafka_clients import UNREADABLE_RECORD_ERRORS, KafkaFatal, is_fatal
+from workers.kafka_clients import KafkaFatal
+from workers.kafka_errors import UNREADABLE_RECORD_ERRORS, is_fatal
 from workers.task_sender import BrokerUnavailable, TaskSender
 
 logger = logging.getLogger(__name__)

@@ -27,15 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import (
-    InvalidRecordError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-)
+from kafka.errors import KafkaError
 
 from marketplace.errors import TransientError
 from marketplace.events.envelope import OutboundRecord, RawRecord
+from workers.kafka_errors import REFUSED_RECORD_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +44,9 @@ RECORD_OVERHEAD_BYTES = 512
 """Kafka's own framing of a record and its batch, kept free under the limit."""
 METADATA_FIELD_BYTES = 8 * 1024
 """Each `dlq-*` value is cut to this many bytes; the ten of them fit the allowance."""
-_CONTENT_ERRORS = (
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    InvalidRecordError,
-    TypeError,
-    ValueError,
-)
-"""What a producer raises for a record it will never take: not retried, sent reduced instead."""
+_CONTENT_ERRORS: tuple[type[Exception], ...] = (*REFUSED_RECORD_ERRORS, TypeError, ValueError)
+"""What a producer raises for a dead letter it will never take (kafka-python's own checks
+raise the builtins): not retried, sent reduced instead."""
 
 
 class DeadLetterUnavailable(TransientError):

@@ -13,20 +13,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import (
-    AuthorizationError,
-    CorruptRecordError,
-    IllegalSaslStateError,
-    InvalidConfigurationError,
-    KafkaConfigurationError,
-    KafkaError,
-    SaslAuthenticationFailedError,
-    UnsupportedSaslMechanismError,
-    UnsupportedVersionError,
-)
+from kafka.errors import KafkaError
 
 from marketplace.errors import PermanentError
 from workers.dead_letter import METADATA_ALLOWANCE_BYTES
+from workers.kafka_errors import is_fatal
 from workers.msk_auth import MskIamTokenProvider
 from workers.settings import Settings
 
@@ -39,29 +30,9 @@ RECONNECT_BACKOFF_MAX_MS = 2_000
 BACKOFF_START_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
 
-FATAL_ERRORS: tuple[type[KafkaError], ...] = (
-    AuthorizationError,
-    SaslAuthenticationFailedError,
-    IllegalSaslStateError,
-    UnsupportedSaslMechanismError,
-    KafkaConfigurationError,
-    InvalidConfigurationError,
-    UnsupportedVersionError,
-)
-"""Kafka errors no retry can cure (credentials, permissions, configuration): a process stops
-with one message. Every other `KafkaError` means the broker is unreachable for now."""
-
-UNREADABLE_RECORD_ERRORS: tuple[type[BaseException], ...] = (CorruptRecordError,)
-"""What `poll()` raises for a record the client itself cannot parse (e.g. a header name that is
-not UTF-8): the record, not the broker, is at fault."""
-
 
 class KafkaFatal(PermanentError):
     """Kafka refused this client for good: authentication, authorisation or configuration."""
-
-
-def is_fatal(error: BaseException) -> bool:
-    return isinstance(error, FATAL_ERRORS)
 
 
 def connect(make: Callable[[], T], *, what: str, stopping: threading.Event) -> T | None:

@@ -23,6 +23,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
+from kafka import KafkaProducer
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
@@ -31,6 +32,7 @@ from marketplace.events import envelope
 from workers import constants
 from workers.celery_app import app
 from workers.database import transaction
+from workers.kafka_errors import REFUSED_RECORD_ERRORS
 from workers.producer import shared_producer, shared_redis
 from workers.settings import current_settings
 from workers.task_base import MarketplaceTask
@@ -86,23 +88,49 @@ def drain() -> int:
             if not rows:
                 return drained
             if settings.kafka_enabled:
-                _send(rows)
-                outbox.mark_sent(ctx.session, rows)
+                refused = _send(shared_producer(), rows)
+                outbox.mark_parked(ctx.session, refused)
+                outbox.mark_sent(ctx.session, [row for row in rows if row not in refused])
             else:
                 outbox.mark_skipped(ctx.session, rows)
         drained += len(rows)
         logger.info("%s %d outbox rows", "sent" if settings.kafka_enabled else "skipped", len(rows))
 
 
-def _send(rows: list[outbox.OutboxMessage]) -> None:
-    """Send a batch and wait for every acknowledgement; any failure fails the whole batch."""
-    producer = shared_producer()
-    futures = []
+def _send(producer: KafkaProducer, rows: list[outbox.OutboxMessage]) -> list[outbox.OutboxMessage]:
+    """Send a batch and wait for every acknowledgement. A row Kafka refuses for its content
+    (too large) is returned, to be parked, and the others go on; any other failure (Kafka not
+    answering) fails the whole batch, which is retried."""
+    futures, refused = [], []
     for row in rows:
         record = envelope.to_record(envelope.from_stored(row.envelope))
-        futures.append(
-            producer.send(record.topic, value=record.value, key=record.key, headers=record.headers)
-        )
+        try:
+            futures.append(
+                (
+                    row,
+                    producer.send(
+                        record.topic, value=record.value, key=record.key, headers=record.headers
+                    ),
+                )
+            )
+        except REFUSED_RECORD_ERRORS as error:
+            refused.append(_refused(row, error))
     producer.flush(timeout=SEND_TIMEOUT_SECONDS)
-    for future in futures:
-        future.get(timeout=SEND_TIMEOUT_SECONDS)  # raises the send's error, if it failed
+    for row, future in futures:
+        try:
+            future.get(timeout=SEND_TIMEOUT_SECONDS)  # raises the send's error, if it failed
+        except REFUSED_RECORD_ERRORS as error:
+            refused.append(_refused(row, error))
+    return refused
+
+
+def _refused(row: outbox.OutboxMessage, error: Exception) -> outbox.OutboxMessage:
+    logger.error(
+        "outbox row %s (%s, event %s, tenant %s) refused by Kafka, parked: %r",
+        row.id,
+        row.topic,
+        row.event_id,
+        row.tenant_id,
+        error,
+    )
+    return row

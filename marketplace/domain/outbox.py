@@ -24,7 +24,15 @@ from marketplace.domain.models import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OutboxMessage", "claim_pending", "mark_sent", "mark_skipped", "pending_count"]
+__all__ = [
+    "OutboxMessage",
+    "claim_pending",
+    "mark_parked",
+    "mark_sent",
+    "mark_skipped",
+    "parked_count",
+    "pending_count",
+]
 
 
 def claim_pending(
@@ -58,6 +66,19 @@ def mark_skipped(session: Session, messages: Iterable[OutboxMessage]) -> None:
     for message in messages:
         message.status = OutboxStatus.SKIPPED
     session.flush()
+
+
+def mark_parked(session: Session, messages: Iterable[OutboxMessage]) -> None:
+    """Set aside a row Kafka will never take: it no longer holds back its tenant's later rows."""
+    for message in messages:
+        message.status = OutboxStatus.PARKED
+    session.flush()
+
+
+def parked_count(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).where(OutboxMessage.status == OutboxStatus.PARKED)) or 0
+    )
 
 
 def pending_count(session: Session, *, older_than: datetime | None = None) -> int:

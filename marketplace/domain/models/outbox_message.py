@@ -16,6 +16,9 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     SKIPPED = "skipped"
+    PARKED = "parked"
+    """Kafka refused the record for good (too large for the topic): set aside, never claimed
+    again, so the tenant's later events flow on; an operator reads it here."""
 
 
 class OutboxMessage(Base):
