@@ -1,4 +1,8 @@
-"""What the marketplace publishes: one model per producer topic, per the spec's payload column."""
+"""What the marketplace publishes: one model per producer topic, per the spec's payload column.
+
+Every text and list is bounded (`marketplace.events.schema`), so no event the domain can
+record is too large to send.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,40 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt
 
-from marketplace.events.schema import Currency, EntityId, Instant, MinorUnits, Money, Payload
+from marketplace.events.schema import (
+    DESCRIPTION_LENGTH,
+    EVIDENCE_LENGTH,
+    LANE_LENGTH,
+    MAX_EVIDENCE,
+    MAX_MATCHED_SELLERS,
+    MAX_TARGET_LANES,
+    MESSAGE_LENGTH,
+    NAME_LENGTH,
+    REASON_LENGTH,
+    REQUIREMENTS_LENGTH,
+    TITLE_LENGTH,
+    URL_LENGTH,
+    Currency,
+    EntityId,
+    Instant,
+    MinorUnits,
+    Money,
+    Payload,
+    Text,
+)
 
 ListingKind = Literal["standard", "exhibitor_slot", "sponsorship"]
 RefundStatus = Literal["none", "pending"]
 DisputeOutcome = Literal["refund_buyer", "release_to_seller", "split"]
-Text = Annotated[str, Field(min_length=1)]
+Title = Annotated[str, Text(TITLE_LENGTH)]
+Lane = Annotated[str, Text(LANE_LENGTH)]
+Description = Annotated[str, Text(DESCRIPTION_LENGTH, min_length=0)]
+DisplayName = Annotated[str, Text(NAME_LENGTH, min_length=0)]
+AvatarUrl = Annotated[str, Text(URL_LENGTH, min_length=0)]
+Reason = Annotated[str, Text(REASON_LENGTH)]
+Message = Annotated[str, Text(MESSAGE_LENGTH, min_length=0)]
+Evidence = Annotated[list[Annotated[str, Text(EVIDENCE_LENGTH)]], Field(max_length=MAX_EVIDENCE)]
+Count = Annotated[StrictInt, Field(ge=0)]
 
 
 class ListingCreated(Payload):
@@ -22,25 +54,25 @@ class ListingCreated(Payload):
     """
 
     id: EntityId
-    title: Text
-    lane: Text
+    title: Title
+    lane: Lane
     seller_id: EntityId
     price: MinorUnits
     currency: Currency
-    description: str | None = None
-    seller_display_name: str | None = None
+    description: Description | None = None
+    seller_display_name: DisplayName | None = None
     status: Literal["draft"] = "draft"
     kind: ListingKind = "standard"
     event_id: EntityId | None = None
     quality_score: Annotated[float, Field(ge=0, le=100)] | None = None
-    seller_avatar_url: str | None = None
+    seller_avatar_url: AvatarUrl | None = None
     created_at: Instant | None = None
 
 
 class ListingPublished(Payload):
     id: EntityId
     seller_id: EntityId
-    lane: Text
+    lane: Lane
     published_at: Instant
 
 
@@ -50,28 +82,29 @@ class ListingUpdated(Payload):
     id: EntityId
     seller_id: EntityId
     updated_at: Instant
-    title: Text | None = None
-    description: str | None = None
-    lane: Text | None = None
+    title: Title | None = None
+    description: Description | None = None
+    lane: Lane | None = None
     price: MinorUnits | None = None
     currency: Currency | None = None
     quality_score: Annotated[float, Field(ge=0, le=100)] | None = None
-    seller_display_name: str | None = None
-    seller_avatar_url: str | None = None
+    seller_display_name: DisplayName | None = None
+    seller_avatar_url: AvatarUrl | None = None
 
 
 class ListingStatistics(Payload):
-    quotes_received: Annotated[StrictInt, Field(ge=0)]
-    orders: Annotated[StrictInt, Field(ge=0)]
-    completed_orders: Annotated[StrictInt, Field(ge=0)]
-    revenue: MinorUnits
+    quotes_received: Count
+    orders: Count
+    completed_orders: Count
+    revenue: Count
+    """A sum of orders, each at most `MAX_BIGINT`: not itself bounded by a column."""
     currency: Currency
 
 
 class ListingClosed(Payload):
     id: EntityId
     seller_id: EntityId
-    reason: Text
+    reason: Reason
     closed_at: Instant
     statistics: ListingStatistics
 
@@ -83,7 +116,7 @@ class QuoteSubmitted(Payload):
     seller_id: EntityId
     amount: MinorUnits
     currency: Currency
-    message: str
+    message: Message
     submitted_at: Instant
 
 
@@ -116,7 +149,7 @@ class OrderCompleted(Payload):
 
 class OrderCancelled(Payload):
     id: EntityId
-    reason: Text
+    reason: Reason
     refund_status: RefundStatus
     cancelled_at: Instant
 
@@ -125,8 +158,8 @@ class DisputeOpened(Payload):
     id: EntityId
     order_id: EntityId
     opened_by: EntityId
-    reason: Text
-    evidence: list[str]
+    reason: Reason
+    evidence: Evidence
     status: Literal["open"]
     opened_at: Instant
 
@@ -135,17 +168,17 @@ class DisputeResolved(Payload):
     id: EntityId
     order_id: EntityId
     outcome: DisputeOutcome
-    notes: str
+    notes: Message
     resolved_at: Instant
 
 
 class RfpBroadcast(Payload):
     id: EntityId
     buyer_id: EntityId
-    title: Text
-    requirements: Text
-    target_lanes: Annotated[list[Text], Field(min_length=1)]
+    title: Title
+    requirements: Annotated[str, Text(REQUIREMENTS_LENGTH)]
+    target_lanes: Annotated[list[Lane], Field(min_length=1, max_length=MAX_TARGET_LANES)]
     deadline: Instant
     budget: Money | None
-    matched_seller_ids: list[EntityId]
+    matched_seller_ids: Annotated[list[EntityId], Field(max_length=MAX_MATCHED_SELLERS)]
     broadcast_at: Instant
