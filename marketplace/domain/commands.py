@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from marketplace.domain import tenants
+from marketplace.domain import inputs, tenants
 from marketplace.domain.context import Context
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import Base, CommandRun
@@ -35,6 +35,7 @@ def run_once(
     ctx: Context, tenant_id: str, command_id: str, name: str, operation: Callable[[], Base]
 ) -> Ran:
     tenant = tenants.canonical(tenant_id, action=name)
+    command_id = inputs.checked_id(command_id, entity="command", action=name)
     earlier = ctx.session.get(CommandRun, (tenant, command_id))
     if earlier is not None:
         if earlier.name != name:

@@ -36,7 +36,7 @@ def open_dispute(
     tenant = tenants.canonical(tenant_id, action=action)
     fields = inputs.parse(
         inputs.NewDispute,
-        dict(order_id=order_id, opened_by=opened_by, reason=reason, evidence=list(evidence),
+        dict(order_id=order_id, opened_by=opened_by, reason=reason, evidence=evidence,
              id=dispute_id),
         entity="dispute", entity_id=dispute_id, action=action,
     )  # fmt: skip

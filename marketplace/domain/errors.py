@@ -1,7 +1,9 @@
 """Domain failures, sorted into the transient and permanent branches the workers act on.
 
 A message always names the entity, its id, its state and the attempted action, so a
-dead-lettered event explains itself: `order o-1 is cancelled; cannot mark paid`.
+dead-lettered event explains itself: `order o-1 is cancelled; cannot mark paid`. An id that
+is not fit to print (too long, a NUL, a lone surrogate) is quoted shortened and escaped, so
+that the error about a bad id can always be logged and dead-lettered.
 """
 
 from __future__ import annotations
@@ -9,6 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from marketplace.errors import MarketplaceError, PermanentError, TransientError
+
+SHOWN_LENGTH = 200
+"""The most of an id a message quotes: a whole valid id (`schema.ID_LENGTH`)."""
+
+
+def shown(entity_id: object) -> str:
+    """`entity_id` as a message quotes it: as it is if printable and short enough."""
+    text = str(entity_id)
+    if len(text) > SHOWN_LENGTH:
+        text = f"{text[:SHOWN_LENGTH]}... ({len(text)} characters)"
+    return text if text.isprintable() else ascii(text)
 
 
 class DomainError(MarketplaceError):
@@ -27,7 +40,7 @@ class IllegalTransition(DomainError, PermanentError):
     def __init__(
         self, entity: str, entity_id: str, state: str, action: str, reason: str | None = None
     ) -> None:
-        message = f"{entity} {entity_id} is {state}; cannot {action}"
+        message = f"{entity} {shown(entity_id)} is {state}; cannot {action}"
         super().__init__(
             f"{message}: {reason}" if reason else message,
             entity=entity,
@@ -44,7 +57,7 @@ class InvalidInput(DomainError, PermanentError, ValueError):
         self, entity: str, entity_id: str | None, action: str, problems: Iterable[str]
     ) -> None:
         self.problems = list(problems)
-        subject = f"{entity} {entity_id}" if entity_id else entity
+        subject = f"{entity} {shown(entity_id)}" if entity_id else entity
         super().__init__(
             f"{subject}: cannot {action}: " + "; ".join(self.problems),
             entity=entity,
@@ -58,7 +71,7 @@ class NotFound(DomainError, PermanentError):
 
     def __init__(self, entity: str, entity_id: str, action: str) -> None:
         super().__init__(
-            f"{entity} {entity_id} does not exist; cannot {action}",
+            f"{entity} {shown(entity_id)} does not exist; cannot {action}",
             entity=entity,
             entity_id=entity_id,
             action=action,
@@ -70,7 +83,7 @@ class NotYetKnown(DomainError, TransientError):
 
     def __init__(self, entity: str, entity_id: str, action: str, reason: str) -> None:
         super().__init__(
-            f"{entity} {entity_id} {reason}; cannot {action} yet",
+            f"{entity} {shown(entity_id)} {reason}; cannot {action} yet",
             entity=entity,
             entity_id=entity_id,
             action=action,

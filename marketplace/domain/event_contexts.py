@@ -21,7 +21,7 @@ from marketplace.domain.context import Context
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import EventContext, Listing, ListingKind, Seller
 from marketplace.events import inbound
-from marketplace.events.schema import Money
+from marketplace.events.schema import TITLE_LENGTH, Money
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ DEFAULT_SPONSORSHIP_TIERS = (
 EXHIBITOR_LANE = "exhibitors"
 SPONSORSHIP_LANE = "sponsorships"
 LISTING_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:eventzr:marketplace:event-listings")
-TITLE_LENGTH = 200
 
 
 def create_event_context(

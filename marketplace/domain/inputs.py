@@ -3,6 +3,10 @@
 Each command's arguments are validated by one pydantic model, and every problem is reported at
 once in a single `InvalidInput` that names the entity and the action. Values may arrive as a
 Celery task's JSON (ISO strings for instants, dicts for money); money stays strict integers.
+The limits are the payloads' (`marketplace.events.schema`): whatever a command accepts, the
+database can store and the event it causes can carry. Titles, lanes, reasons, requirements
+and evidence are trimmed of surrounding whitespace (a person typed them) and must not be
+blank; descriptions, messages and notes are kept as given and may be empty.
 """
 
 from __future__ import annotations
@@ -10,23 +14,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, TypeVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import DisputeOutcome, ListingKind
-from marketplace.events.schema import Currency, EntityId, Instant, MinorUnits, Money
+from marketplace.events.schema import (
+    DESCRIPTION_LENGTH,
+    EVIDENCE_LENGTH,
+    LANE_LENGTH,
+    MAX_EVIDENCE,
+    MAX_TARGET_LANES,
+    MESSAGE_LENGTH,
+    REASON_LENGTH,
+    REQUIREMENTS_LENGTH,
+    TITLE_LENGTH,
+    Currency,
+    EntityId,
+    Instant,
+    MinorUnits,
+    Money,
+    Text,
+)
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Lane = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Title = Annotated[str, Text(TITLE_LENGTH, strip=True)]
+Lane = Annotated[str, Text(LANE_LENGTH, strip=True)]
+ReasonText = Annotated[str, Text(REASON_LENGTH, strip=True)]
+Description = Annotated[str, Text(DESCRIPTION_LENGTH, min_length=0)]
+Message = Annotated[str, Text(MESSAGE_LENGTH, min_length=0)]
 
 
 class _Input(BaseModel):
@@ -42,7 +58,7 @@ class NewListing(_Input):
     lane: Lane
     price: MinorUnits
     currency: Currency
-    description: str | None = None
+    description: Description | None = None
     kind: ListingKind = ListingKind.STANDARD
     event_id: EntityId | None = None
 
@@ -51,7 +67,7 @@ class ListingChanges(_Input):
     """A partial update: only the keys given are changed; snake_case or camelCase."""
 
     title: Title | None = None
-    description: str | None = None
+    description: Description | None = None
     lane: Lane | None = None
     price: MinorUnits | None = None
     currency: Currency | None = None
@@ -60,7 +76,7 @@ class ListingChanges(_Input):
     @classmethod
     def _not_cleared(cls, value: object) -> object:
         if value is None:
-            raise ValueError("may be changed but not cleared")
+            raise PydanticCustomError("not_cleared", "may be changed but not cleared")
         return value
 
     def given(self) -> dict[str, object]:
@@ -73,53 +89,76 @@ class NewQuote(_Input):
     buyer_id: EntityId
     amount: MinorUnits
     currency: Currency
-    message: str = ""
+    message: Message = ""
 
 
 class NewDispute(_Input):
     id: EntityId | None = None
     order_id: EntityId
     opened_by: EntityId
-    reason: Text
-    evidence: list[Text] = Field(default_factory=list)
+    reason: ReasonText
+    evidence: Annotated[
+        list[Annotated[str, Text(EVIDENCE_LENGTH, strip=True)]], Field(max_length=MAX_EVIDENCE)
+    ] = Field(default_factory=list)
 
 
 class NewRfp(_Input):
     id: EntityId | None = None
     buyer_id: EntityId
     title: Title
-    requirements: Text
-    target_lanes: Annotated[list[Lane], Field(min_length=1)]
+    requirements: Annotated[str, Text(REQUIREMENTS_LENGTH, strip=True)]
+    target_lanes: Annotated[list[Lane], Field(min_length=1, max_length=MAX_TARGET_LANES)]
     deadline: Instant
     budget: Money | None = None
 
 
 class Resolution(_Input):
     outcome: DisputeOutcome
-    notes: str = ""
+    notes: Message = ""
 
 
 class Reason(_Input):
-    reason: Text
+    reason: ReasonText
 
 
 M = TypeVar("M", bound=_Input)
+_ENTITY_ID: TypeAdapter[str] = TypeAdapter(EntityId)
 
 
-def parse(
-    model: type[M], values: Mapping[str, object], *, entity: str, entity_id: str | None, action: str
-) -> M:
+def parse(model: type[M], values: object, *, entity: str, entity_id: str | None, action: str) -> M:
     """`model` from `values`, or one `InvalidInput` naming every bad or unknown field."""
+    if not isinstance(values, Mapping):
+        raise InvalidInput(entity, entity_id, action, ["input: must be an object of fields"])
     try:
         return model.model_validate(dict(values))
     except ValidationError as error:
         raise InvalidInput(entity, entity_id, action, _problems(error)) from None
 
 
+def checked_id(entity_id: object, *, entity: str, action: str) -> str:
+    """An id a caller gives (of an `entity` to find, or a command's own), or `InvalidInput`
+    if no row could have it."""
+    try:
+        return _ENTITY_ID.validate_python(entity_id)
+    except ValidationError as error:
+        problems = [f"{entity} id: {_worded(item)}" for item in error.errors()]
+        raise InvalidInput(entity, None, action, problems) from None
+
+
 def _problems(error: ValidationError) -> list[str]:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "input"
-        message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
-        problems.append(f"{where}: {message}")
-    return problems
+    return [
+        f"{'.'.join(str(part) for part in item['loc']) or 'input'}: {_worded(item)}"
+        for item in error.errors()
+    ]
+
+
+WORDING = {
+    "extra_forbidden": "unknown field",
+    "model_type": "must be an object",
+}
+"""Pydantic's messages reworded for the person who sent the command (`model_type` would name
+a Python class: `Input should be a valid dictionary or instance of Money`)."""
+
+
+def _worded(item: ErrorDetails) -> str:
+    return WORDING.get(item["type"], item["msg"])

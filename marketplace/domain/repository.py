@@ -3,6 +3,10 @@
 `lock=True` is `SELECT ... FOR UPDATE` on PostgreSQL (a no-op on SQLite, whose writers are
 already serialised by `BEGIN IMMEDIATE`), and refreshes the row from the database so the
 locked copy, not an older one from the session, is what the operation decides on.
+
+`get` serves the ids a command names: one that no row could have (too long for its column, a
+NUL, not text) is `InvalidInput` before it reaches the database, which would refuse it with
+an error of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from marketplace.domain import inputs
 from marketplace.domain.errors import NotFound
 
 
@@ -44,7 +49,9 @@ def get(
     lock: bool = False,
 ) -> T:
     """The row, or `NotFound` naming it and the action that needed it."""
+    entity: str = model.entity  # type: ignore[attr-defined]
+    entity_id = inputs.checked_id(entity_id, entity=entity, action=action)
     row = find(session, model, tenant_id, entity_id, lock=lock)
     if row is None:
-        raise NotFound(model.entity, entity_id, action)  # type: ignore[attr-defined]
+        raise NotFound(entity, entity_id, action)
     return row

@@ -34,7 +34,6 @@ TIER_LISTING_LIMITS: Mapping[str, int | None] = {
 """Published listings a seller may have at once, by tier; None is unlimited."""
 DEFAULT_TIER = "free"
 """The tier of a seller first seen before any `subscription.changed`."""
-MAX_TIER_LENGTH = 50
 
 
 def obtain(ctx: Context, tenant_id: str, seller_id: str) -> Seller:
@@ -73,17 +72,11 @@ def apply_subscription(
     """
     action = "apply subscription"
     tenant = tenants.canonical(tenant_id, action=action)
-    tier = payload.tier.strip().lower()
-    problems = []
-    if len(tier) > MAX_TIER_LENGTH:
-        problems.append(f"tier: longer than {MAX_TIER_LENGTH} characters")
-    elif payload.listing_limit is None and tier not in TIER_LISTING_LIMITS:
+    tier = payload.tier.strip().lower()  # at most `schema.TIER_LENGTH`, like its column
+    if payload.listing_limit is None and tier not in TIER_LISTING_LIMITS:
         known = ", ".join(TIER_LISTING_LIMITS)
-        problems.append(
-            f"tier: {payload.tier!r} is not one of {known} and no listingLimit was given"
-        )
-    if problems:
-        raise InvalidInput("seller", payload.user_id, action, problems)
+        problem = f"tier: {payload.tier!r} is not one of {known} and no listingLimit was given"
+        raise InvalidInput("seller", payload.user_id, action, [problem])
     limit = (
         payload.listing_limit if payload.listing_limit is not None else TIER_LISTING_LIMITS[tier]
     )
