@@ -9,7 +9,7 @@ import pytest
 from marketplace.domain import listings, rfps
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import Rfp
-from marketplace.events import topics
+from marketplace.events import outbound, topics
 from marketplace.events.schema import Money
 from tests.domain.conftest import BUYER, NOW, Market
 
@@ -82,3 +82,26 @@ def test_an_rfp_id_given_twice_broadcasts_once(market: Market) -> None:
     broadcast(market, rfp_id="rfp-1", title="Other")
 
     assert market.types() == ["rfp.broadcast"]
+
+
+def test_an_rfp_reaches_at_most_the_best_rated_sellers_its_event_can_name(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap keeps `rfp.broadcast` small enough to send (`schema.MAX_MATCHED_SELLERS`)."""
+    monkeypatch.setattr(rfps, "MAX_MATCHED_SELLERS", 2)
+    for seller in ("ann", "bob", "cyd"):
+        market.published_listing(seller_id=seller, lane="catering")
+    market.deliver(topics.REVIEW_CREATED, {"id": "r-1", "sellerId": "ann", "rating": 1})
+    market.deliver(topics.REVIEW_CREATED, {"id": "r-2", "sellerId": "cyd", "rating": 5})
+
+    rfp = broadcast(market, target_lanes=["catering"])
+
+    assert rfp.matched_seller_ids == ["bob", "cyd"]  # ann, rated lowest, is left out
+    (data,) = market.data(topics.RFP_BROADCAST)
+    assert data["matchedSellerIds"] == ["bob", "cyd"]
+
+
+def test_the_cap_on_matched_sellers_is_what_the_event_allows() -> None:
+    schema = outbound.RfpBroadcast.model_json_schema()["properties"]["matchedSellerIds"]
+
+    assert schema["maxItems"] == rfps.MAX_MATCHED_SELLERS
