@@ -3,11 +3,18 @@
 The release completes a paid order (`order.completed`); on a completed order it is only
 recorded. A release for an order not known yet, or not paid yet, is transient: the payment
 event is still on its way. A release for a cancelled order is permanent.
+
+A release must match its order like a payment does: the order's seller, the order's
+currency, and an amount that, with the releases already recorded for the order, adds up to
+no more than the order's amount (what the buyer paid into escrow). A dispute settled by
+`split` is released in parts; no release can pay out money that was never paid in.
 """
 
 from __future__ import annotations
 
 import logging
+
+from sqlalchemy import func, select
 
 from marketplace.domain import orders, repository, sellers, tenants
 from marketplace.domain.context import Context
@@ -39,6 +46,13 @@ def release_escrow(ctx: Context, tenant_id: str, payload: inbound.EscrowReleased
         )
     if payload.currency != order.currency:
         problems.append(f"currency: {payload.currency}, but the order is in {order.currency}")
+    released = _released(ctx, order)
+    if released + payload.amount > order.amount:
+        already = f", of which {released} is released already" if released else ""
+        problems.append(
+            f"amount: release {payload.id} is {payload.amount}, "
+            f"but the order is {order.amount}{already}"
+        )
     if problems:
         raise InvalidInput("order", order.id, action, problems)
     seller = sellers.obtain(ctx, tenant, order.seller_id)
@@ -60,3 +74,13 @@ def release_escrow(ctx: Context, tenant_id: str, payload: inbound.EscrowReleased
         orders.finish(ctx, order)
     ctx.session.flush()
     return payout
+
+
+def _released(ctx: Context, order: Order) -> int:
+    """What the order's recorded releases paid out (read under the order's lock)."""
+    total = ctx.session.scalar(
+        select(func.coalesce(func.sum(Payout.amount), 0)).where(
+            Payout.tenant_id == order.tenant_id, Payout.order_id == order.id
+        )
+    )
+    return int(total or 0)

@@ -82,3 +82,44 @@ def test_a_release_to_another_seller_is_permanent(market: Market) -> None:
 
     with pytest.raises(InvalidInput, match="sellerId: someone-else"):
         release(market, order, sellerId="someone-else")
+
+
+def test_a_release_of_more_than_the_order_is_permanent(market: Market) -> None:
+    order = market.paid_order()  # 4500 USD
+
+    with pytest.raises(InvalidInput) as refused:
+        release(market, order, amount=4501)
+
+    assert refused.value.problems == [
+        f"amount: release release-{order.id} is 4501, but the order is 4500"
+    ]
+    assert market.get(Payout, f"release-{order.id}") is None
+    assert market.reload(order).status == OrderStatus.PAID
+
+
+def test_releases_in_parts_may_add_up_to_the_order_but_not_beyond(market: Market) -> None:
+    """A dispute settled by `split` is released in parts."""
+    order = market.paid_order()
+    release(market, order, id="part-1", amount=4000)
+    release(market, order, id="part-2", amount=500)
+
+    with pytest.raises(InvalidInput) as refused:
+        release(market, order, id="part-3", amount=1)
+
+    assert refused.value.problems == [
+        "amount: release part-3 is 1, but the order is 4500, of which 4500 is released already"
+    ]
+    assert [market.get(Payout, part) is not None for part in ("part-1", "part-2", "part-3")] == [
+        True, True, False
+    ]  # fmt: skip
+
+
+def test_a_release_that_matches_nothing_names_every_difference(market: Market) -> None:
+    order = market.paid_order()
+
+    with pytest.raises(InvalidInput) as refused:
+        release(market, order, sellerId="someone-else", currency="EUR", amount=9000)
+
+    assert [problem.split(":")[0] for problem in refused.value.problems] == [
+        "sellerId", "currency", "amount"
+    ]  # fmt: skip
