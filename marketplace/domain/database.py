@@ -4,7 +4,9 @@ SQLite is made fit for several worker processes sharing one file: foreign keys o
 readers never block the writer, a busy timeout instead of instant `database is locked`, and
 `BEGIN IMMEDIATE` so a transaction takes the write lock when it starts rather than failing to
 upgrade a read lock half-way. PostgreSQL goes through psycopg 3; row locks
-(`SELECT ... FOR UPDATE`) are what serialise concurrent workers there.
+(`SELECT ... FOR UPDATE`) are what serialise concurrent workers there. Its sessions run in
+UTC whatever the server's `TimeZone`: an instant is read back in the session's zone, and
+9999-12-31T23:00Z read in a zone east of UTC would be a year Python cannot hold.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def make_engine(url: str, **options: Any) -> Engine:
     engine = create_engine(parsed, **options)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
+    elif parsed.get_backend_name() == "postgresql":
+        _configure_postgresql(engine)
     return engine
 
 
@@ -80,3 +84,12 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.close()
+        dbapi_connection.commit()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib import resources
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import exc, text
+from sqlalchemy.engine import make_url
 
 from marketplace.domain import database
-from marketplace.domain.models import Base, Listing
-from tests.domain.conftest import NOW, TENANT, Database
+from marketplace.domain.models import Base, EventContext, Listing
+from marketplace.events import topics
+from tests.domain.conftest import NOW, SELLER, TENANT, Database, Market
 
 
 @pytest.mark.parametrize(
@@ -67,3 +71,37 @@ def test_the_migrations_ship_inside_the_package() -> None:
         item.name for item in migrations.iterdir()
     }
     assert any(item.name.endswith(".py") for item in migrations.joinpath("versions").iterdir())
+
+
+@pytest.fixture
+def postgres_east_of_utc(postgres: Database) -> Iterator[Database]:
+    """The test PostgreSQL, reached by sessions whose server default zone is UTC+14."""
+    url = make_url(postgres.url)
+    options = f"{url.query['options']} -ctimezone=Pacific/Kiritimati"
+    engine = database.make_engine(url.update_query_dict({"options": options}).render_as_string(
+        hide_password=False
+    ))  # fmt: skip
+    yield Database("postgres+14", postgres.url, engine, database.make_session_factory(engine))
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_sessions_read_instants_in_utc_whatever_the_servers_zone(
+    postgres_east_of_utc: Database,
+) -> None:
+    """9999-12-31T23:59:59Z is year 10000 in UTC+14: psycopg could not read it back."""
+    market = Market(postgres_east_of_utc)
+    market.deliver(
+        topics.EVENT_CREATED,
+        {"id": "e-1", "organizerId": SELLER, "name": "Forever", "exhibitorSlots": 0,
+         "sponsorshipTiers": [], "startsAt": "0001-01-01T00:00:00Z",
+         "endsAt": "9999-12-31T23:59:59Z"},
+    )  # fmt: skip
+
+    context = market.get(EventContext, "e-1")
+    assert context is not None
+    assert (context.starts_at, context.ends_at) == (
+        datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    )  # fmt: skip
+    with postgres_east_of_utc.engine.connect() as connection:
+        assert connection.execute(text("SHOW TimeZone")).scalar() == "UTC"
