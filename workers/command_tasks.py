@@ -57,8 +57,14 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         )
 
         @app.task(name=name, base=MarketplaceTask, bind=True, ignore_result=False)
-        def run(self: MarketplaceTask, **kwargs: Any) -> dict[str, Any]:
+        def run(self: MarketplaceTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
             def work() -> dict[str, Any]:
+                if args:
+                    expected = ", ".join(arguments_model.model_fields)
+                    raise InvalidArguments(
+                        f"{name} takes keyword arguments only (--kwargs '{{...}}': {expected}); "
+                        f"got {len(args)} positional"
+                    )
                 try:
                     arguments = arguments_model.model_validate(kwargs)
                 except ValidationError as error:

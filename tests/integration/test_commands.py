@@ -258,3 +258,18 @@ def test_a_command_delivered_twice_returns_its_first_result_and_acts_once(
         timeout=5,
     )
     assert len(published) == 1
+
+
+def test_positional_arguments_fail_the_command_saying_it_takes_keywords(
+    celery_client: Celery, tenant: str
+) -> None:
+    sent = celery_client.send_task(
+        "marketplace.listings.create",
+        args=[tenant, "s", "Catering", "vendora", 5000, "USD"],
+        queue=constants.COMMANDS_QUEUE,
+    )
+
+    with pytest.raises(Exception, match="takes keyword arguments only") as failure:
+        sent.get(timeout=30)
+    assert "tenant_id, seller_id, title" in str(failure.value)
+    assert "positional argument" not in str(failure.value), "no Python internals"

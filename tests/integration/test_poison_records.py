@@ -19,6 +19,7 @@ from marketplace.domain.models import InboxEntry
 from marketplace.events import topics
 from tests.integration.flows import an_order, cloudevent, event_created, payment
 from tests.integration.system import BOOTSTRAP, System, TopicReader, wait_for
+from workers import constants
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
@@ -262,4 +263,30 @@ def test_poison_records_on_every_topic_are_dead_lettered_and_the_next_event_stil
     wait_for(lambda: not applied(), timeout=120, what="every good event after a poison one")
     assert system.bridge.popen is not None and system.bridge.popen.poll() is None, (
         "the bridge is still running"
+    )
+
+
+@pytest.mark.parametrize("argument", [None, "x", [1], 5])
+def test_an_inbound_task_sent_by_hand_with_a_non_object_argument_is_dead_lettered_once(
+    argument: object, system: System, dead_letters: TopicReader, celery_client: Celery
+) -> None:
+    task = constants.INBOUND_TASKS[topics.PAYMENT_COMPLETED.name]
+    sent = celery_client.send_task(task, args=[argument], queue=constants.INBOUND_QUEUE)
+
+    [letter] = dead_letters.read(
+        lambda record: dict(record.headers).get("dlq-stage") == task.encode(), timeout=30
+    )
+    headers = dict(letter.headers)
+    assert json.loads(letter.value) == argument
+    assert b"expected a structured CloudEvent object" in headers["dlq-error-message"]
+    wait_for(
+        lambda: (
+            f"{sent.id}] raised unexpected" in system.worker.log()
+            or f"Task {task}[{sent.id}] raised" in system.worker.log()
+        ),
+        timeout=10,
+        what="the task to fail (once, not retried)",
+    )
+    assert "retry: Retry" not in "".join(
+        line for line in system.worker.log().splitlines() if sent.id in line
     )
