@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -354,6 +355,20 @@ def _sdk_problems(error: CloudEventValidationError, already: list[str]) -> list[
         if attribute in covered:
             continue
         found += [
-            f"{attribute}: {item}" for item in errors if isinstance(item, BaseCloudEventException)
+            f"{attribute}: {_worded(str(item))}"
+            for item in errors
+            if isinstance(item, BaseCloudEventException)
         ]
     return found
+
+
+_PYTHON_TYPES = {"str": "a string", "int": "an integer", "bool": "a boolean"}
+
+
+def _worded(sdk_message: str) -> str:
+    """The SDK names Python classes (`must be a <class 'str'>`); a person reads JSON types."""
+    return re.sub(
+        r"an? <class '(?:[\w.]+\.)?(\w+)'>",
+        lambda match: _PYTHON_TYPES.get(match[1], match[1]),
+        sdk_message,
+    )

@@ -413,3 +413,10 @@ def test_a_header_without_a_value_is_named(structured_record, rejected, inbound_
 def test_a_task_argument_that_is_not_an_object_is_refused_as_such(argument):
     with pytest.raises(envelope.EnvelopeError, match="expected a structured CloudEvent object"):
         decoding.from_dict(argument)
+
+
+def test_a_wrong_attribute_type_is_worded_for_a_person(inbound_envelope):
+    with pytest.raises(envelope.EnvelopeError) as caught:
+        decoding.from_dict(inbound_envelope(subject=5))
+
+    assert caught.value.problems == ["subject: Attribute 'subject' must be a string"]
