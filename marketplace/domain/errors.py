@@ -25,13 +25,30 @@ def shown(entity_id: object) -> str:
 
 
 class DomainError(MarketplaceError):
-    """A rule of the marketplace refused an operation."""
+    """A rule of the marketplace refused an operation.
 
-    def __init__(self, message: str, *, entity: str, entity_id: str | None, action: str) -> None:
-        super().__init__(message)
+    `args` are the subclass's own constructor arguments, so a copy can be built from them
+    (Celery's result backend sends `type(error)(*error.args)` to the caller, who can then tell
+    `NotFound` from `InvalidInput`); `str()` is the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        entity: str,
+        entity_id: str | None,
+        action: str,
+        rebuild_with: tuple[object, ...],
+    ) -> None:
+        super().__init__(*rebuild_with)
+        self.message = message
         self.entity = entity
         self.entity_id = entity_id
         self.action = action
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class IllegalTransition(DomainError, PermanentError):
@@ -46,6 +63,7 @@ class IllegalTransition(DomainError, PermanentError):
             entity=entity,
             entity_id=entity_id,
             action=action,
+            rebuild_with=(entity, entity_id, state, action, reason),
         )
         self.state = state
 
@@ -63,6 +81,7 @@ class InvalidInput(DomainError, PermanentError, ValueError):
             entity=entity,
             entity_id=entity_id,
             action=action,
+            rebuild_with=(entity, entity_id, action, self.problems),
         )
 
 
@@ -75,6 +94,7 @@ class NotFound(DomainError, PermanentError):
             entity=entity,
             entity_id=entity_id,
             action=action,
+            rebuild_with=(entity, entity_id, action),
         )
 
 
@@ -87,4 +107,5 @@ class NotYetKnown(DomainError, TransientError):
             entity=entity,
             entity_id=entity_id,
             action=action,
+            rebuild_with=(entity, entity_id, action, reason),
         )

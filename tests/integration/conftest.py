@@ -76,6 +76,15 @@ def outbound(system: System) -> Iterator[TopicReader]:
     reader.close()
 
 
+@pytest.fixture
+def dead_letters(system: System) -> Iterator[TopicReader]:
+    """Reads the session's dead-letter topic from now on, with a plain kafka-python consumer."""
+    reader = TopicReader([system.dlq_topic])
+    assert reader.consumer.assignment(), f"{system.dlq_topic} has no partitions"
+    yield reader
+    reader.close()
+
+
 @pytest.fixture(scope="session")
 def celery_client(system: System) -> Celery:
     return celery_client_of(system)

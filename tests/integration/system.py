@@ -154,6 +154,9 @@ class Process:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
 
 class System:
     """Environment, processes and probes of one session's pipeline."""

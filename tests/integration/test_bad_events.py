@@ -4,7 +4,7 @@ a worker dead-letters a permanent failure at once and retries a transient one un
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,15 +32,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
 Headers = list[tuple[str, bytes]]
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
-
-
-@pytest.fixture
-def dead_letters(system: System) -> Iterator[TopicReader]:
-    """Reads the session's dead-letter topic from now on, with a plain kafka-python consumer."""
-    reader = TopicReader([system.dlq_topic])
-    assert reader.consumer.assignment(), f"{system.dlq_topic} has no partitions"
-    yield reader
-    reader.close()
 
 
 def write_together(

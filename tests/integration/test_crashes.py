@@ -80,7 +80,7 @@ class Stream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.thread.join(60)
+        self.thread.join(max(60, 3 * len(self.events) / self.per_second))
         assert not self.thread.is_alive(), "the stream did not finish"
         if self.error is not None:
             raise self.error

@@ -88,10 +88,6 @@ def produce(system: System, events: list[dict[str, Any]]) -> None:
         system.producer.close()
 
 
-def alive(process: Process) -> bool:
-    return process.popen is not None and process.popen.poll() is None
-
-
 def restart_kafka(kafka: Process) -> float:
     kafka.start()
     wait_listening(PORT, timeout=90)
@@ -109,8 +105,8 @@ def test_kafka_killed_under_a_running_pipeline_heals_without_a_restart(
 
     kafka.kill()
     time.sleep(DOWN_SECONDS)
-    assert alive(pipeline.bridge), pipeline.bridge.log()[-3000:]
-    assert alive(pipeline.worker), pipeline.worker.log()[-3000:]
+    assert pipeline.bridge.alive(), pipeline.bridge.log()[-3000:]
+    assert pipeline.worker.alive(), pipeline.worker.log()[-3000:]
     back = restart_kafka(kafka)
     produce(pipeline, after)
 
@@ -119,7 +115,7 @@ def test_kafka_killed_under_a_running_pipeline_heals_without_a_restart(
     wait_until_published(db, tenant, timeout=60)
     print(f"\nKafka down {DOWN_SECONDS:.0f}s: new events applied {recovered:.1f}s after its return")
     assert_applied_exactly_once(effects, before + after)
-    assert alive(pipeline.bridge) and alive(pipeline.worker)
+    assert pipeline.bridge.alive() and pipeline.worker.alive()
 
 
 def test_a_bridge_started_while_kafka_is_down_waits_for_it(
@@ -138,7 +134,7 @@ def test_a_bridge_started_while_kafka_is_down_waits_for_it(
         what="the bridge to say it waits for Kafka",
     )
     time.sleep(5)
-    assert alive(pipeline.bridge), pipeline.bridge.log()[logged:][-3000:]
+    assert pipeline.bridge.alive(), pipeline.bridge.log()[logged:][-3000:]
     back = restart_kafka(kafka)
     produce(pipeline, events)
 
@@ -146,4 +142,4 @@ def test_a_bridge_started_while_kafka_is_down_waits_for_it(
     print(f"\nbridge started with Kafka down: events applied {time.monotonic() - back:.1f}s after")
     wait_until_published(db, tenant, timeout=60)
     assert_applied_exactly_once(effects, events)
-    assert alive(pipeline.bridge)
+    assert pipeline.bridge.alive()

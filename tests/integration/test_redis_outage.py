@@ -135,7 +135,7 @@ def outage(broker: Process, pipeline: System, pipeline_db: sessionmaker[Session]
     system.worker.signal(signal.SIGCONT)
     produce_all(system, seen.events[150:])
     wait_for(
-        lambda: PAUSED in system.bridge.log() or not alive(system.bridge),
+        lambda: PAUSED in system.bridge.log() or not system.bridge.alive(),
         timeout=15,
         what="the bridge to pause",
     )
@@ -149,7 +149,7 @@ def outage(broker: Process, pipeline: System, pipeline_db: sessionmaker[Session]
 
     time.sleep(2)  # a process dying of the reconnection itself shows up here
     for process in (system.bridge, system.worker):
-        if not alive(process):
+        if not process.alive():
             if process is system.bridge:
                 seen.bridge_died = process.log()[-3000:]
             else:
@@ -167,10 +167,6 @@ def outage(broker: Process, pipeline: System, pipeline_db: sessionmaker[Session]
         f"restarted after dying: {seen.restarted or 'none'}"
     )
     return seen
-
-
-def alive(process: Process) -> bool:
-    return process.popen is not None and process.popen.poll() is None
 
 
 def committed(group: str) -> int:

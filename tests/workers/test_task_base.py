@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from celery.exceptions import Retry
 
+from marketplace.domain.errors import IllegalTransition, InvalidInput, NotFound, NotYetKnown
 from marketplace.errors import PermanentError, TransientError
 from workers import constants
 from workers.celery_app import app
@@ -159,3 +160,22 @@ def test_when_the_dead_letter_cannot_be_stored_the_task_is_retried_not_dropped(
         run(task, PermanentError("bad"), dead_letter=kafka_down)
 
     assert len(task.retried) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NotFound("listing", "l-1", "publish"),
+        InvalidInput("listing", None, "create", ["price: must be at least 0", "title: blank"]),
+        IllegalTransition("order", "o-1", "cancelled", "mark paid", "payment came late"),
+        NotYetKnown("order", "o-1", "mark paid", "is not known"),
+    ],
+)
+def test_a_command_failure_reaches_its_caller_as_its_own_type(error: Exception) -> None:
+    """Celery's result backend rebuilds an exception from its type and args for the caller."""
+    backend = app.backend
+
+    rebuilt = backend.exception_to_python(backend.prepare_exception(error))
+
+    assert type(rebuilt) is type(error)
+    assert str(rebuilt) == str(error)
