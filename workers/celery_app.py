@@ -24,6 +24,8 @@ def celery_config() -> dict[str, Any]:
     settings = current_settings()
     return {
         "broker_url": settings.redis_url,
+        # kombu's Redis transport, putting back tasks held when Redis went away.
+        "broker_transport": "workers.broker_transport:Transport",
         "result_backend": settings.redis_url,
         "task_serializer": "json",
         "result_serializer": "json",
