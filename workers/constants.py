@@ -10,15 +10,9 @@ PUBLISH_QUEUE = "publish"
 QUEUES = (INBOUND_QUEUE, COMMANDS_QUEUE, PUBLISH_QUEUE)
 
 INBOUND_TASKS: dict[str, str] = {
-    topics.EVENT_CREATED.name: "marketplace.events.create_context",
-    topics.REVIEW_CREATED.name: "marketplace.reviews.record",
-    topics.PAYMENT_COMPLETED.name: "marketplace.orders.mark_paid",
-    topics.ESCROW_RELEASED.name: "marketplace.payouts.complete",
-    topics.SUBSCRIPTION_CHANGED.name: "marketplace.sellers.apply_subscription",
-    topics.PROFILE_UPDATED.name: "marketplace.sellers.sync_profile",
+    topic.name: topic.task for topic in topics.CONSUMED if topic.task is not None
 }
-if set(INBOUND_TASKS) != {topic.name for topic in topics.CONSUMED}:
-    raise topics.CatalogError("every consumed topic needs exactly one inbound task")
+"""Consumed topic -> the task that applies its events (declared in the topic catalog)."""
 
 PUBLISH_TASK = "marketplace.outbox.publish"
 SWEEP_TASK = "marketplace.outbox.sweep"

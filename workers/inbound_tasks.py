@@ -50,7 +50,5 @@ def _register(topic: topics.Topic, task_name: str) -> None:
     apply_event.__doc__ = f"Apply a {topic.name} CloudEvent: {topic.description}."
 
 
-for _topic_name, _task_name in constants.INBOUND_TASKS.items():
-    _topic = topics.by_name(_topic_name)
-    assert _topic is not None
-    _register(_topic, _task_name)
+for _topic in topics.CONSUMED:
+    _register(_topic, constants.INBOUND_TASKS[_topic.name])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +177,29 @@ def test_every_problem_of_the_catalog_is_named_at_once(payload_module):
     assert "topic eventzr.marketplace.quote.accepted.v1 is listed twice" in message
     assert "QuoteAccepted is the payload of two topics" in message
     assert "Orphan in tests.fake_payloads is no topic's payload" in message
+
+
+def test_a_consumed_topic_without_a_task_is_a_catalog_error():
+    untasked = dataclasses.replace(topics.PAYMENT_COMPLETED, task=None)
+    others = tuple(topic for topic in topics.ALL if topic is not topics.PAYMENT_COMPLETED)
+
+    with pytest.raises(topics.CatalogError, match="only consumed topics have a task"):
+        topics.verify((*others, untasked), (inbound, outbound))
+
+
+def test_one_task_for_two_topics_is_a_catalog_error():
+    twin = dataclasses.replace(topics.REVIEW_CREATED, task=topics.PAYMENT_COMPLETED.task)
+    others = tuple(topic for topic in topics.ALL if topic is not topics.REVIEW_CREATED)
+
+    with pytest.raises(topics.CatalogError, match="applies two topics"):
+        topics.verify((*others, twin), (inbound, outbound))
+
+
+def test_the_readme_lists_each_consumed_topic_with_its_task():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("| consumed topic | task | effect |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+
+    listed = {topic.strip(" `"): task.strip(" `") for topic, task in rows}
+
+    assert listed == {topic.name: topic.task for topic in topics.CONSUMED}
