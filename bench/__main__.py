@@ -23,9 +23,10 @@ from kafka import KafkaProducer
 
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import RawRecord
+from tests import services
 
 N = int(os.environ.get("BENCH_EVENTS", "5000"))
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", services.redis_url("bench-enqueue"))
 TENANT = "00000000-0000-0000-0000-0000000000b1"
 
 

@@ -4,7 +4,7 @@
 
 Runs the real processes twice, side by side in one run: a worker without task events, and one
 with `--events` (what Flower needs), and prints both rates and their ratio. Each run has its
-own database and consumer group, on one scratch Redis database (db 7) emptied before each.
+own database and consumer group, on one scratch Redis database (`tests.services.REDIS_DATABASES`) emptied before each.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from marketplace.events import topics
+from tests import services
 from tests.integration.system import System, migrated_database, start_pipeline, wait_for
 
 N = int(os.environ.get("BENCH_EVENTS", "2000"))
@@ -35,7 +36,7 @@ def subscription_changed(tenant: str, i: int) -> dict[str, object]:
 
 def run(with_events: bool, log_dir: Path) -> float:
     with migrated_database() as url:
-        system = System(url, "redis://127.0.0.1:6379/7", log_dir)
+        system = System(url, services.redis_url("bench-pipeline"), log_dir)
         system.redis.flushdb()
         if with_events:
             system.worker.argv.append("--events")

@@ -12,4 +12,4 @@ def kafka() -> str:
 @pytest.fixture
 def redis_url() -> str:
     services.require(services.REDIS)
-    return "redis://127.0.0.1:6379/12"  # a database no pipeline of the integration tests uses
+    return services.redis_url("unit")

@@ -15,6 +15,24 @@ KAFKA = ("Kafka", "127.0.0.1", 9092)
 REDIS = ("Redis", "127.0.0.1", 6379)
 POSTGRES = ("PostgreSQL", "127.0.0.1", 5432)
 
+REDIS_DATABASES = {
+    "pipeline": int(os.environ.get("IT_REDIS_DB", "15")),  # sessions at once: pick another
+    "kafka-outage": 14,
+    "scale-out": 13,
+    "unit": 12,
+    "kafka-off": 11,
+    "crashes": 10,
+    "broker-transport": 9,
+    "bench-pipeline": 7,
+    "bench-enqueue": 6,
+}
+"""Every Redis database a test or benchmark uses, one each, so none empties another's."""
+
+
+def redis_url(purpose: str) -> str:
+    return f"redis://127.0.0.1:6379/{REDIS_DATABASES[purpose]}"
+
+
 POSTGRES_TEST_URL = os.environ.get(
     "TEST_POSTGRES_URL",
     "postgresql+psycopg://marketplace:marketplace@127.0.0.1:5432/marketplace_test",

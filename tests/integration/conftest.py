@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from tests.integration.system import (
 )
 
 # Redis database of this session's broker; sessions that run at the same time pick different ones.
-PIPELINE_REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('IT_REDIS_DB', '15')}"
+PIPELINE_REDIS_URL = services.redis_url("pipeline")
 
 
 @pytest.hookimpl(wrapper=True)

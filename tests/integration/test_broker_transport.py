@@ -3,7 +3,6 @@ after the visibility timeout (real Redis; the outage is a failing restore)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -17,8 +16,7 @@ from workers import broker_transport
 
 pytestmark = pytest.mark.redis
 
-# The Redis database three below the integration pipeline's (see conftest.PIPELINE_REDIS_URL).
-URL = f"redis://127.0.0.1:6379/{int(os.environ.get('IT_REDIS_DB', '15')) - 3}"
+URL = services.redis_url("broker-transport")
 QUEUE = Queue("held", Exchange("held"), routing_key="held")
 
 

@@ -32,6 +32,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.events import topics
+from tests import services
 from tests.integration.flows import (
     LISTINGS_PER_EVENT,
     assert_applied_exactly_once,
@@ -62,7 +63,7 @@ from workers import constants, inbound_ledger
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
 VISIBILITY_TIMEOUT_SECONDS = 10
-CRASH_REDIS_URL = "redis://127.0.0.1:6379/10"
+CRASH_REDIS_URL = services.redis_url("crashes")
 RECEIVED = re.compile(r"celery\.worker\.strategy: Task [\w.]+\[([0-9a-f-]+)\] received")
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.models import OutboxMessage
 from marketplace.events import topics
+from tests import services
 from tests.integration.flows import cloudevent, draft_listing, of_tenant
 from tests.integration.system import (
     BIN,
@@ -39,7 +40,7 @@ from workers import constants
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
-KAFKA_OFF_REDIS_URL = "redis://127.0.0.1:6379/11"
+KAFKA_OFF_REDIS_URL = services.redis_url("kafka-off")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ session timeout, so the bridge must also rejoin its group after it.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,8 +40,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
 PORT = 19092
 DOWN_SECONDS = 15.0  # longer than the bridge's 10 s session timeout
-# The Redis database next to the session pipeline's own (see conftest.PIPELINE_REDIS_URL).
-REDIS_URL = f"redis://127.0.0.1:6379/{int(os.environ.get('IT_REDIS_DB', '15')) - 1}"
+REDIS_URL = services.redis_url("kafka-outage")
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.models import OutboxMessage
 from marketplace.events import topics
+from tests import services
 from tests.integration.flows import (
     assert_applied_exactly_once,
     event_created,
@@ -40,8 +41,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
 EVENTS = int(os.environ.get("SCALE_OUT_EVENTS", "240"))
 """Over 6 tenants; `SCALE_OUT_EVENTS=10000` is the long run the README's ordering claim cites."""
-# Two Redis databases below the session pipeline's own (see conftest.PIPELINE_REDIS_URL).
-REDIS_URL = f"redis://127.0.0.1:6379/{int(os.environ.get('IT_REDIS_DB', '15')) - 2}"
+REDIS_URL = services.redis_url("scale-out")
 
 
 @pytest.fixture(scope="module")
