@@ -109,7 +109,8 @@ class Bridge:
         if self._kafka_down_since is not None:
             down = (datetime.now(UTC) - self._kafka_down_since).total_seconds()
             logger.info("Kafka is back after %.1fs, consuming again", down)
-            self._kafka_down_since, self._kafka_delay = None, BACKOFF_START_SECONDS
+            self._kafka_down_since = None
+        self._kafka_delay = BACKOFF_START_SECONDS
         return batch
 
     def _wait_for_kafka(self, error: KafkaError) -> None:
@@ -198,9 +199,12 @@ class Bridge:
         and seek past it: polling again without seeking would make kafka-python 3 loop
         forever on the broken record."""
         partition = _partition_that_failed(self.consumer)
-        if partition is None:
-            raise KafkaFatal(f"the Kafka client failed without saying on which record: {error!r}")
-        offset = self.consumer.position(partition)
+        if partition is None:  # not a record after all (or kafka-python moved its state)
+            logger.error("poll() failed, retrying with backoff", exc_info=error)
+            self._stopping.wait(self._kafka_delay)
+            self._kafka_delay = min(self._kafka_delay * 2, BACKOFF_MAX_SECONDS)
+            return
+        offset = self.consumer.position(partition)  # known locally: it is the failed fetch's
         logger.error(
             "the Kafka client could not read %s[%s]@%s: %r",
             partition.topic,

@@ -191,3 +191,16 @@ def test_a_record_the_client_cannot_parse_is_dead_lettered_by_its_coordinates_an
     assert consumer.seeks == [(PARTITION, 8)]
     assert consumer.commits == [{PARTITION: 8}]
     assert consumer.paused == set(), "every partition consumes again"
+
+
+def test_an_error_out_of_poll_that_names_no_record_is_waited_out_not_fatal() -> None:
+    bridge, consumer, sender, dead_letters = make_bridge()
+    consumer.polls = [
+        AssertionError("a kafka-python bug"),
+        {PARTITION: [record(0, payment_event())]},
+    ]
+
+    assert bridge._poll() == {}
+    batch = bridge._poll()
+
+    assert dead_letters.letters == [] and list(batch) == [PARTITION]
