@@ -4,7 +4,8 @@
 
 Runs the real processes twice, side by side in one run: a worker without task events, and one
 with `--events` (what Flower needs), and prints both rates and their ratio. Each run has its
-own database and consumer group, on one scratch Redis database (`tests.services.REDIS_DATABASES`) emptied before each.
+own database and consumer group, on one scratch Redis database (named in
+`tests.services.REDIS_DATABASES`), emptied before each.
 """
 
 from __future__ import annotations

@@ -72,27 +72,33 @@ class DeadLetter:
         headers, sanitised = _sendable_headers(self.record.headers)
         metadata = self._metadata(sanitised)
         value, key = self.record.value or b"", self.record.key or b""
-        budget = max_record_bytes + METADATA_ALLOWANCE_BYTES - RECORD_OVERHEAD_BYTES
-
-        def size() -> int:
-            every = headers + _encoded(metadata)
-            return len(value) + len(key) + sum(len(n.encode()) + len(v) for n, v in every)
-
-        if self.record.size > max_record_bytes or size() > budget:
+        # Room is kept for the two notes added last (which headers, the key), each at most
+        # one metadata field; sizes are summed once, so a record of many headers costs O(n).
+        budget = (
+            max_record_bytes
+            + METADATA_ALLOWANCE_BYTES
+            - RECORD_OVERHEAD_BYTES
+            - 2 * METADATA_FIELD_BYTES
+        )
+        weights = [_weight(name, header_value) for name, header_value in headers]
+        content = len(key) + sum(weights)
+        if self.record.size > max_record_bytes or content + len(value) + _size(metadata) > budget:
             metadata["value-omitted"] = (
                 f"{self.record.size} bytes, over the {max_record_bytes}-byte limit with its key "
                 "and headers; read it at its original topic, partition and offset"
             )
             value = b""
-        omitted = []
-        for header in sorted(headers, key=lambda item: len(item[1]), reverse=True):
-            if size() <= budget:
+        room = budget - _size(metadata)
+        dropped: set[int] = set()
+        for index in sorted(range(len(headers)), key=weights.__getitem__, reverse=True):
+            if content <= room:
                 break
-            headers.remove(header)
-            omitted.append(header[0])
-        if omitted:
-            metadata["headers-omitted"] = json.dumps(omitted)
-        if size() > budget:
+            dropped.add(index)
+            content -= weights[index]
+        if dropped:
+            metadata["headers-omitted"] = _json_list([headers[i][0] for i in sorted(dropped)])
+            headers = [header for i, header in enumerate(headers) if i not in dropped]
+        if content > room:
             metadata["key-omitted"] = f"{len(key)} bytes"
             key = b""
         return OutboundRecord(dlq_topic, key, value, headers + _encoded(metadata))
@@ -113,12 +119,12 @@ class DeadLetter:
             "original-key": (self.record.key or b"").decode("utf-8", "replace"),
             "error-class": type(self.error).__name__,
             "error-message": str(self.error),
-            "problems": json.dumps(problems),
+            "problems": _json_list([str(problem) for problem in problems]),
             "stage": self.stage,
             "failed-at": self.failed_at.astimezone(UTC).isoformat(timespec="milliseconds"),
         }
         if sanitised:
-            metadata["headers-sanitised"] = json.dumps(sanitised)
+            metadata["headers-sanitised"] = _json_list(sanitised)
         return metadata
 
 
@@ -148,6 +154,30 @@ def _bytes(value: object) -> bytes:
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     return _text(value).encode("utf-8")
+
+
+def _json_list(items: list[str]) -> str:
+    """A JSON list that stays valid within one metadata field: what does not fit is counted."""
+    kept: list[str] = []
+    used = 2
+    longest = METADATA_FIELD_BYTES // 16  # characters: escaped, each may take up to 12 bytes
+    for index, whole in enumerate(items):
+        item = whole if len(whole) <= longest else f"{whole[:longest]}…"
+        text = json.dumps(item)
+        if used + len(text.encode("utf-8", "backslashreplace")) + 40 > METADATA_FIELD_BYTES:
+            kept.append(f"... and {len(items) - index} more")
+            break
+        kept.append(item)
+        used += len(text.encode("utf-8", "backslashreplace")) + 2
+    return json.dumps(kept)
+
+
+def _weight(name: str, value: bytes) -> int:
+    return len(name.encode()) + len(value)
+
+
+def _size(metadata: dict[str, str]) -> int:
+    return sum(_weight(name, value) for name, value in _encoded(metadata))
 
 
 def _encoded(metadata: dict[str, str]) -> list[tuple[str, bytes]]:

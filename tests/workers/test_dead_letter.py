@@ -207,3 +207,29 @@ def test_an_unreachable_dead_letter_topic_is_an_outage_not_a_content_error() -> 
 
     with pytest.raises(DeadLetterUnavailable):
         sender.deliver([letter()])
+
+
+def test_a_record_of_many_headers_keeps_as_many_as_fit() -> None:
+    headers = tuple((f"h{i}", b"v" * 100) for i in range(20_000))
+    raw = RawRecord("t", b"{}", b"k", headers, 0, 1)
+
+    out = outbound_of(raw)
+    kept = [name for name, _ in out.headers if not name.startswith("dlq-")]
+
+    assert size_of(out) <= BUDGET
+    assert 0 < len(kept) < len(headers) and out.key == b"k"
+    assert len(kept) + len(json.loads(dict(out.headers)["dlq-headers-omitted"])) <= len(headers)
+
+
+def test_dlq_problems_stay_valid_json_however_many_and_long() -> None:
+    raw = RawRecord("t", b"{}", b"k", (), 0, 0)
+    problems = ["p" * 50_000] + [f"problem {i}" for i in range(5_000)]
+    error = EnvelopeError(problems, raw)
+
+    out = DeadLetter(raw, error, "bridge", datetime.now(UTC)).to_outbound(
+        "dlq", max_record_bytes=LIMIT
+    )
+    listed = json.loads(dict(out.headers)["dlq-problems"])
+
+    assert listed[0].startswith("ppp") and listed[0].endswith("…")
+    assert listed[-1].startswith("... and ") and listed[-1].endswith(" more")
