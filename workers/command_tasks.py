@@ -84,7 +84,7 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                     )
                 # A repeat may follow a crash between the first run's commit and its request.
                 if ctx.recorded or ran.repeated:
-                    request_publish()
+                    request_publish(redelivered=ran.repeated)
                 return ran.result
 
             return self.run_guarded(work)

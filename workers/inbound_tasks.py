@@ -37,7 +37,7 @@ def _register(topic: topics.Topic, task_name: str) -> None:
             # A duplicate may be the redelivery of a task that died between its commit and
             # its publish request: asking again is cheap and spares the sweep's delay.
             if ctx.recorded or applied.duplicate:
-                request_publish()
+                request_publish(redelivered=applied.duplicate)
             shared_ledger().settle(cloudevent)
             return {"event_id": event.id, "duplicate": applied.duplicate, "entity": entity}
 

@@ -41,12 +41,16 @@ logger = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 30.0
 
 
-def request_publish() -> None:
+def request_publish(*, redelivered: bool = False) -> None:
     """Ask for the outbox to be published. Never raises: the caller's change is committed
-    already, and rows a lost request leaves pending are published by the sweep."""
+    already, and rows a lost request leaves pending are published by the sweep.
+
+    A redelivered task may be one that died right after setting the flag, before enqueueing
+    the publish task: the flag would swallow every request for its TTL, so it asks regardless.
+    """
     redis = shared_redis()
     try:
-        queued = redis.set(
+        queued = redelivered or redis.set(
             constants.PUBLISH_QUEUED_KEY, 1, nx=True, ex=constants.PUBLISH_QUEUED_TTL_SECONDS
         )
         if queued:

@@ -18,6 +18,7 @@ still depends on timing: those two tests can only fail when it happened, and the
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import uuid
@@ -59,7 +60,7 @@ from workers.constants import INBOUND_QUEUE
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
 PORT = 6391
-DOWN_SECONDS = 8
+DOWN_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "8"))
 PAUSED = "Redis unavailable, pausing consumption"
 RESUMED = "Redis is back, resuming consumption"
 
