@@ -15,7 +15,8 @@ import logging
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
-from redis.exceptions import RedisError
+
+from workers.broker_errors import REDIS_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class QoS(kombu_redis.QoS):
         tags = list(delivered)
         try:
             super().restore_unacked(client)
-        except (RedisError, OSError) as error:
+        except REDIS_ERRORS as error:
             _unrestored.update(tags)
             delivered.clear()
             logger.warning(
@@ -47,7 +48,7 @@ class QoS(kombu_redis.QoS):
         for tag in list(_unrestored):
             try:
                 self.restore_by_tag(tag)
-            except (RedisError, OSError):
+            except REDIS_ERRORS:
                 return  # still unreachable: the next channel tries again
             _unrestored.discard(tag)
         logger.info("taken tasks left behind by the Redis outage are back on their queues")

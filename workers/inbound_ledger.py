@@ -22,6 +22,8 @@ from typing import Any, cast
 
 import redis
 
+from workers.broker_errors import REDIS_ERRORS
+
 logger = logging.getLogger(__name__)
 
 ENQUEUED_AT_KEY = "marketplace:inbound:ledger"  # sorted set: entry → when it was last enqueued
@@ -60,7 +62,7 @@ class InboundLedger:
             pipe.zrem(ENQUEUED_AT_KEY, entry)
             pipe.hdel(EVENTS_KEY, entry)
             pipe.execute()
-        except (redis.RedisError, OSError) as error:
+        except REDIS_ERRORS as error:
             logger.warning("ledger entry not settled (it will be delivered again): %r", error)
 
     def unsettled_since(self, enqueued_before: float, *, limit: int) -> list[dict[str, Any]]:

@@ -24,12 +24,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaProducer
-from kombu.exceptions import KombuError
-from redis.exceptions import RedisError
 
 from marketplace.domain import outbox
 from marketplace.events import envelope
 from workers import constants
+from workers.broker_errors import BROKER_ERRORS, REDIS_ERRORS
 from workers.celery_app import app
 from workers.database import transaction
 from workers.kafka_errors import REFUSED_RECORD_ERRORS
@@ -55,9 +54,9 @@ def request_publish(*, redelivered: bool = False) -> None:
         )
         if queued:
             publish.apply_async(ignore_result=True)
-    except (KombuError, RedisError, OSError) as error:
+    except BROKER_ERRORS as error:
         logger.warning("publish not requested (the sweep will publish): %r", error)
-        with contextlib.suppress(RedisError, OSError):  # else the flag expires on its own
+        with contextlib.suppress(*REDIS_ERRORS):  # else the flag expires on its own
             redis.delete(constants.PUBLISH_QUEUED_KEY)
 
 

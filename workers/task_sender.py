@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
-from kombu.exceptions import KombuError, OperationalError
-from redis.exceptions import RedisError
 
 from marketplace.errors import TransientError
 from marketplace.events.envelope import InboundEvent
 from workers import constants
+from workers.broker_errors import BROKER_ERRORS
 from workers.inbound_ledger import InboundLedger
 
 
@@ -59,7 +58,7 @@ class TaskSender:
                         retry=False,
                         ignore_result=True,
                     )
-        except (OperationalError, KombuError, RedisError, OSError) as error:
+        except BROKER_ERRORS as error:
             raise BrokerUnavailable(
                 f"the Celery broker did not accept {len(cloudevents)} tasks: {error!r}"
             ) from error

@@ -11,6 +11,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from marketplace.errors import MarketplaceError
 from marketplace.events import inbound, outbound
 from marketplace.events.schema import Payload
 
@@ -138,7 +139,7 @@ CONSUMED = tuple(topic for topic in ALL if topic.direction is Direction.CONSUMED
 _BY_NAME = {topic.name: topic for topic in ALL}
 
 
-class CatalogError(RuntimeError):
+class CatalogError(MarketplaceError, RuntimeError):
     """The catalog contradicts itself: a programming error, caught at import."""
 
 
