@@ -23,7 +23,7 @@ from kafka import KafkaProducer
 
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import RawRecord
-from tests import services
+from tests import factories, services
 
 N = int(os.environ.get("BENCH_EVENTS", "5000"))
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", services.redis_url("bench-enqueue"))
@@ -31,16 +31,8 @@ TENANT = "00000000-0000-0000-0000-0000000000b1"
 
 
 def sample(i: int) -> dict[str, object]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "wallet-svc",
-        "type": topics.PAYMENT_COMPLETED.name,
-        "time": "2026-03-02T12:00:00.000Z",
-        "datacontenttype": "application/json",
-        "tenantid": TENANT,
-        "data": {"id": f"pay-{i}", "orderId": f"order-{i}", "amount": 5000, "currency": "USD"},
-    }
+    data = {"id": f"pay-{i}", "orderId": f"order-{i}", "amount": 5000, "currency": "USD"}
+    return factories.cloudevent(topics.PAYMENT_COMPLETED, TENANT, data)
 
 
 def structured(event: dict[str, object]) -> RawRecord:

@@ -20,19 +20,15 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from marketplace.events import topics
-from tests import services
+from tests import factories, services
 from tests.integration.system import System, migrated_database, start_pipeline, wait_for
 
 N = int(os.environ.get("BENCH_EVENTS", "2000"))
 
 
 def subscription_changed(tenant: str, i: int) -> dict[str, object]:
-    return {
-        "specversion": "1.0", "id": str(uuid.uuid4()), "source": "subscriptions-svc",
-        "type": topics.SUBSCRIPTION_CHANGED.name, "time": "2026-03-02T12:00:00.000Z",
-        "datacontenttype": "application/json", "tenantid": tenant,
-        "data": {"id": f"sub-{i}", "userId": f"seller-{i}", "tier": "pro"},
-    }  # fmt: skip
+    data = {"id": f"sub-{i}", "userId": f"seller-{i}", "tier": "pro"}
+    return factories.cloudevent(topics.SUBSCRIPTION_CHANGED, tenant, data)
 
 
 def run(with_events: bool, log_dir: Path) -> float:

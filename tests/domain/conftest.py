@@ -7,7 +7,6 @@ worker runs them: `with session.begin(): op(Context(session, source=...), tenant
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,7 @@ from marketplace.domain import (
 from marketplace.domain.context import Context
 from marketplace.domain.models import Base, Dispute, Listing, Order, OutboxMessage, Quote
 from marketplace.events import decoding, envelope, topics
-from tests import services
+from tests import factories, services
 
 TENANT = "00000000-0000-0000-0000-000000000001"
 OTHER_TENANT = "00000000-0000-0000-0000-000000000002"
@@ -151,17 +150,11 @@ class Market:
         source: str | None = None,
         time: datetime | None = None,
     ) -> envelope.InboundEvent:
+        sent_at = (time or self.clock()).isoformat().replace("+00:00", "Z")
         return decoding.from_dict(
-            {
-                "specversion": "1.0",
-                "id": event_id or str(uuid.uuid4()),
-                "type": topic.name,
-                "source": source or topic.source_service,
-                "time": (time or self.clock()).isoformat().replace("+00:00", "Z"),
-                "datacontenttype": "application/json",
-                "tenantid": self.tenant,
-                "data": data,
-            }
+            factories.cloudevent(
+                topic, self.tenant, data, event_id=event_id, source=source, time=sent_at
+            )
         )
 
     def context(self, session: Session) -> Context:

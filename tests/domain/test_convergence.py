@@ -35,6 +35,7 @@ from marketplace.domain.context import Context
 from marketplace.domain.models import Base, Listing, OutboxMessage
 from marketplace.errors import TransientError
 from marketplace.events import decoding, outbound, topics
+from tests import factories
 from tests.domain.conftest import NOW, Database, Market
 
 SELLERS = ("s1", "s2")
@@ -81,10 +82,10 @@ def resolve(market: Market, value: Any) -> Any:
 def deliver(ctx: Context, tenant: str, topic: topics.Topic, data: dict[str, Any], *,
             event_id: str, seconds: int = 0) -> inbound.Applied:  # fmt: skip
     """The inbound CloudEvent `event_id`, as another service sent it `seconds` after NOW."""
-    cloudevent = decoding.from_dict({
-        "specversion": "1.0", "id": event_id, "type": topic.name, "source": "other-svc",
-        "time": (NOW + timedelta(seconds=seconds)).isoformat(), "tenantid": tenant, "data": data,
-    })  # fmt: skip
+    cloudevent = decoding.from_dict(factories.cloudevent(
+        topic, tenant, data, event_id=event_id, source="other-svc",
+        time=(NOW + timedelta(seconds=seconds)).isoformat(),
+    ))  # fmt: skip
     return inbound.apply(ctx, cloudevent)
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
@@ -15,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.models import EventContext, InboxEntry, Listing, Order, OutboxMessage
 from marketplace.events import topics
+from tests import factories
 from tests.integration.system import TopicReader, wait_for
 from workers import constants
 
@@ -84,16 +83,8 @@ def an_order(client: Celery, tenant: str, *, price: int = 5000) -> dict[str, Any
 def cloudevent(
     topic: topics.Topic, tenant: str, data: dict[str, Any], *, event_id: str | None = None
 ) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": event_id or str(uuid.uuid4()),
-        "source": topic.source_service,
-        "type": topic.name,
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "datacontenttype": "application/json",
-        "tenantid": tenant,
-        "data": data,
-    }
+    """Sent now, as a live service sends it."""
+    return factories.cloudevent(topic, tenant, data, event_id=event_id, time=None)
 
 
 def payment(tenant: str, order: dict[str, Any], *, payment_id: str = "pay-1") -> dict[str, Any]:

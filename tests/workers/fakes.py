@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections import namedtuple
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -13,6 +12,7 @@ from kafka import TopicPartition
 
 from marketplace.events import topics
 from marketplace.events.envelope import InboundEvent
+from tests import factories
 from workers.dead_letter import DeadLetterUnavailable
 from workers.task_sender import BrokerUnavailable
 
@@ -21,16 +21,8 @@ TENANT = "00000000-0000-0000-0000-000000000001"
 
 
 def payment_event(payment_id: str = "pay-1", *, order_id: str = "order-1") -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "wallet-svc",
-        "type": topics.PAYMENT_COMPLETED.name,
-        "time": "2026-03-02T12:00:00.000Z",
-        "datacontenttype": "application/json",
-        "tenantid": TENANT,
-        "data": {"id": payment_id, "orderId": order_id, "amount": 5000, "currency": "USD"},
-    }
+    data = {"id": payment_id, "orderId": order_id, "amount": 5000, "currency": "USD"}
+    return factories.cloudevent(topics.PAYMENT_COMPLETED, TENANT, data)
 
 
 def record(offset: int, value: bytes | dict[str, Any], *, partition: int = 0) -> Record:
