@@ -30,6 +30,7 @@ from kafka.structs import OffsetAndMetadata
 from marketplace.errors import MarketplaceError
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import EnvelopeError, InboundEvent, RawRecord
+from workers.backoff import Backoff
 from workers.dead_letter import DeadLetter, DeadLetterSender, DeadLetterUnavailable
 from workers.kafka_clients import KafkaFatal
 from workers.kafka_errors import UNREADABLE_RECORD_ERRORS, is_fatal
@@ -38,8 +39,6 @@ from workers.task_sender import BrokerUnavailable, TaskSender
 logger = logging.getLogger(__name__)
 
 STAGE = "bridge"
-BACKOFF_START_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 10.0
 
 
 class UnreadableRecord(MarketplaceError):
@@ -68,7 +67,7 @@ class Bridge:
         self._stopping = stopping or threading.Event()
         self._paused_for: str | None = None
         self._kafka_down_since: datetime | None = None
-        self._kafka_delay = BACKOFF_START_SECONDS
+        self._kafka_backoff = Backoff(self._stopping)
         self._revoked: set[TopicPartition] = set()
 
     def stop(self, *_: Any) -> None:
@@ -110,15 +109,14 @@ class Bridge:
             down = (datetime.now(UTC) - self._kafka_down_since).total_seconds()
             logger.info("Kafka is back after %.1fs, consuming again", down)
             self._kafka_down_since = None
-        self._kafka_delay = BACKOFF_START_SECONDS
+        self._kafka_backoff.reset()
         return batch
 
     def _wait_for_kafka(self, error: KafkaError) -> None:
         if self._kafka_down_since is None:
             logger.warning("Kafka unreachable, retrying with backoff: %r", error)
             self._kafka_down_since = datetime.now(UTC)
-        self._stopping.wait(self._kafka_delay)
-        self._kafka_delay = min(self._kafka_delay * 2, BACKOFF_MAX_SECONDS)
+        self._kafka_backoff.wait()
 
     def handle(self, batch: Mapping[TopicPartition, Sequence[Any]]) -> None:
         self._revoked.clear()
@@ -164,7 +162,7 @@ class Bridge:
     ) -> bool:
         """Tasks into Redis and dead letters into Kafka, retried until both are stored.
         False: asked to stop first."""
-        delay = BACKOFF_START_SECONDS
+        backoff = Backoff(self._stopping)
         enqueued = False
         while True:
             try:
@@ -178,9 +176,8 @@ class Bridge:
                     what = "Redis" if isinstance(error, BrokerUnavailable) else "Dead-letter topic"
                     logger.warning("%s unavailable, pausing consumption: %s", what, error)
                     self._set_paused(what)
-                if self._stopping.wait(delay):
+                if backoff.wait():
                     return False
-                delay = min(delay * 2, BACKOFF_MAX_SECONDS)
                 self._keep_membership()
         if self._paused_for is not None:
             logger.info("%s is back, resuming consumption", self._paused_for)
@@ -201,8 +198,7 @@ class Bridge:
         partition = _partition_that_failed(self.consumer)
         if partition is None:  # not a record after all (or kafka-python moved its state)
             logger.error("poll() failed, retrying with backoff", exc_info=error)
-            self._stopping.wait(self._kafka_delay)
-            self._kafka_delay = min(self._kafka_delay * 2, BACKOFF_MAX_SECONDS)
+            self._kafka_backoff.wait()
             return
         offset = self.consumer.position(partition)  # known locally: it is the failed fetch's
         logger.error(

@@ -16,6 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from marketplace.errors import PermanentError
+from workers.backoff import Backoff
 from workers.dead_letter import METADATA_ALLOWANCE_BYTES
 from workers.kafka_errors import is_fatal
 from workers.msk_auth import MskIamTokenProvider
@@ -27,8 +28,6 @@ T = TypeVar("T")
 CLIENT_ID = "marketplace-svc"
 RECONNECT_BACKOFF_MAX_MS = 2_000
 """kafka-python's default (30 s) makes a client rejoin up to 30 s after the broker is back."""
-BACKOFF_START_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 10.0
 
 
 class KafkaFatal(PermanentError):
@@ -38,7 +37,7 @@ class KafkaFatal(PermanentError):
 def connect(make: Callable[[], T], *, what: str, stopping: threading.Event) -> T | None:
     """`make()` once Kafka answers, however long that takes (None if stopping first). Logs once
     while the broker is unreachable; raises `KafkaFatal` for what no retry can cure."""
-    delay, warned = BACKOFF_START_SECONDS, False
+    backoff, warned = Backoff(stopping), False
     while not stopping.is_set():
         try:
             client = make()
@@ -48,8 +47,7 @@ def connect(make: Callable[[], T], *, what: str, stopping: threading.Event) -> T
             if not warned:
                 logger.warning("Kafka unreachable, %s waits for it: %r", what, error)
                 warned = True
-            stopping.wait(delay)
-            delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+            backoff.wait()
             continue
         if warned:
             logger.info("Kafka reachable again, %s connected", what)

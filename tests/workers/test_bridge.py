@@ -14,6 +14,7 @@ from kafka.errors import (
 from marketplace.events import topics
 from marketplace.events.envelope import RawRecord
 from tests.workers.fakes import FakeConsumer, FakeDeadLetters, FakeSender, payment_event, record
+from workers import backoff
 from workers import bridge as bridge_module
 from workers.bridge import Bridge
 from workers.kafka_clients import KafkaFatal
@@ -23,8 +24,8 @@ PARTITION = TopicPartition(topics.PAYMENT_COMPLETED.name, 0)
 
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bridge_module, "BACKOFF_START_SECONDS", 0.001)
-    monkeypatch.setattr(bridge_module, "BACKOFF_MAX_SECONDS", 0.001)
+    monkeypatch.setattr(backoff, "START_SECONDS", 0.001)
+    monkeypatch.setattr(backoff, "MAX_SECONDS", 0.001)
 
 
 def make_bridge(
