@@ -351,6 +351,24 @@ def start_pipeline(system: System) -> None:
     wait_for(lambda: "ready" in system.worker.log(), timeout=60, what="the worker to be ready")
 
 
+@contextmanager
+def private_pipeline(
+    redis_url: str, log_dir: Path, *, env: dict[str, str] | None = None, **options: Any
+) -> Iterator[System]:
+    """A started pipeline of its own (database, emptied Redis database, group, dead-letter
+    topic), for a module that kills or starves what it runs on; stopped when the block ends."""
+    with migrated_database() as url:
+        system = System(url, redis_url, log_dir, **options)
+        system.env.update(env or {})
+        system.redis.flushdb()
+        try:
+            start_pipeline(system)
+            yield system
+        finally:
+            system.stop_all()
+            system.redis.close()
+
+
 def children_of(process: Process) -> list[int]:
     """Pids of the direct children of `process` (a prefork worker's pool processes)."""
     assert process.popen is not None

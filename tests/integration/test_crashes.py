@@ -49,12 +49,11 @@ from tests.integration.system import (
     celery_client_of,
     children_of,
     freeze_when,
-    migrated_database,
+    private_pipeline,
     produce_all,
     publishing,
     queued_task_ids,
     session_maker,
-    start_pipeline,
     taken_task_ids,
     wait_for,
 )
@@ -226,15 +225,12 @@ def short_visibility(
     real_services: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """A pipeline of its own whose broker redelivers unacknowledged tasks after 10 s."""
-    with migrated_database() as url:
-        running = System(url, CRASH_REDIS_URL, tmp_path_factory.mktemp("short-visibility-logs"))
-        running.env["BROKER_VISIBILITY_TIMEOUT_SECONDS"] = str(VISIBILITY_TIMEOUT_SECONDS)
-        running.redis.flushdb()
-        start_pipeline(running)
+    with private_pipeline(
+        CRASH_REDIS_URL,
+        tmp_path_factory.mktemp("short-visibility-logs"),
+        env={"BROKER_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT_SECONDS)},
+    ) as running:
         yield running
-        running.stop_all()
-        running.redis.flushdb()
-        running.redis.close()
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,9 @@ from tests.integration.system import (
     Process,
     System,
     kafka_server,
-    migrated_database,
+    private_pipeline,
     produce_all,
     session_maker,
-    start_pipeline,
     wait_for,
     wait_listening,
 )
@@ -60,15 +59,10 @@ def kafka(real_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="module")
 def pipeline(kafka: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with migrated_database() as url:
-        logs = tmp_path_factory.mktemp("kafka-outage-logs")
-        running = System(url, REDIS_URL, logs, bootstrap=f"127.0.0.1:{PORT}")
+    logs = tmp_path_factory.mktemp("kafka-outage-logs")
+    with private_pipeline(REDIS_URL, logs, bootstrap=f"127.0.0.1:{PORT}") as running:
         running.producer.close()  # each test produces with its own, see `produce`
-        running.redis.flushdb()
-        start_pipeline(running)
         yield running
-        running.stop_all()
-        running.redis.close()
 
 
 @pytest.fixture(scope="module")

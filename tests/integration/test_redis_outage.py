@@ -45,12 +45,11 @@ from tests.integration.system import (
     Process,
     System,
     freeze_when,
-    migrated_database,
+    private_pipeline,
     produce_all,
     publishing,
     redis_server,
     session_maker,
-    start_pipeline,
     taken_task_ids,
     wait_for,
     wait_listening,
@@ -98,13 +97,9 @@ def broker(real_services: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def pipeline(broker: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with migrated_database() as url:
-        logs = tmp_path_factory.mktemp("outage-logs")
-        running = System(url, f"redis://127.0.0.1:{PORT}/0", logs)
-        start_pipeline(running)
+    logs = tmp_path_factory.mktemp("outage-logs")
+    with private_pipeline(f"redis://127.0.0.1:{PORT}/0", logs) as running:
         yield running
-        running.stop_all()
-        running.redis.close()
 
 
 @pytest.fixture(scope="module")

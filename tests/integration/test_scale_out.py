@@ -30,9 +30,8 @@ from tests.integration.system import (
     Process,
     System,
     TopicReader,
-    migrated_database,
+    private_pipeline,
     session_maker,
-    start_pipeline,
     wait_for,
 )
 from tests.integration.test_crashes import Stream
@@ -49,25 +48,22 @@ def scaled(
     real_services: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[System, Process, Process]]:
     """A pipeline, plus a second bridge in its group and a second worker on its broker."""
-    with migrated_database() as url:
-        logs = tmp_path_factory.mktemp("scale-out-logs")
-        system = System(url, REDIS_URL, logs)
-        system.redis.flushdb()
+    logs = tmp_path_factory.mktemp("scale-out-logs")
+    with private_pipeline(REDIS_URL, logs) as system:
         bridge_b = Process("bridge-b", system.bridge.argv, system.env, logs)
         worker_argv = [
             part.replace("it-", "it-b-") if part.startswith("it-") else part
             for part in system.worker.argv
         ]
         worker_b = Process("worker-b", worker_argv, system.env, logs)
-        start_pipeline(system)
         worker_b.start()
         bridge_b.start()
-        wait_for(lambda: "ready" in worker_b.log(), timeout=60, what="the second worker")
-        yield system, bridge_b, worker_b
-        for process in (bridge_b, worker_b):
-            process.stop()
-        system.stop_all()
-        system.redis.close()
+        try:
+            wait_for(lambda: "ready" in worker_b.log(), timeout=60, what="the second worker")
+            yield system, bridge_b, worker_b
+        finally:
+            for process in (bridge_b, worker_b):
+                process.stop()
 
 
 def test_a_bridge_killed_hands_its_partitions_to_the_other_and_nothing_is_lost(
