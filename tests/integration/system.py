@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.database import upgrade
@@ -53,11 +54,13 @@ def wait_for(
 
 def fresh_database(admin_url: str, name: str) -> str:
     """Drop and create `name` next to the database of `admin_url`; returns its URL."""
+    drop_database(admin_url, name)
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
@@ -90,10 +93,21 @@ def celery_client_of(system: System) -> Celery:
 
 
 def drop_database(admin_url: str, name: str) -> None:
+    """`WITH (FORCE)` ends our own sessions, but not an autovacuum worker that happens to be
+    in the database (another role's): that one leaves within a moment, so try again."""
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    try:
+        for attempt in range(10):
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                return
+            except DBAPIError:
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
+    finally:
+        engine.dispose()
 
 
 def start_group_at_end(
