@@ -6,7 +6,7 @@ from tests import services
 @pytest.fixture
 def kafka() -> str:
     services.require(services.KAFKA)
-    return "127.0.0.1:9092"
+    return services.KAFKA_BOOTSTRAP
 
 
 @pytest.fixture

@@ -11,9 +11,11 @@ import socket
 
 import pytest
 
-KAFKA = ("Kafka", "127.0.0.1", 9092)
-REDIS = ("Redis", "127.0.0.1", 6379)
-POSTGRES = ("PostgreSQL", "127.0.0.1", 5432)
+# Another stack (a second checkout's private services) is chosen with these variables.
+KAFKA = ("Kafka", "127.0.0.1", int(os.environ.get("TEST_KAFKA_PORT", "9092")))
+REDIS = ("Redis", "127.0.0.1", int(os.environ.get("TEST_REDIS_PORT", "6379")))
+POSTGRES = ("PostgreSQL", "127.0.0.1", int(os.environ.get("TEST_POSTGRES_PORT", "5432")))
+KAFKA_BOOTSTRAP = f"{KAFKA[1]}:{KAFKA[2]}"
 
 REDIS_DATABASES = {
     "pipeline": int(os.environ.get("IT_REDIS_DB", "15")),  # sessions at once: pick another
@@ -30,12 +32,12 @@ REDIS_DATABASES = {
 
 
 def redis_url(purpose: str) -> str:
-    return f"redis://127.0.0.1:6379/{REDIS_DATABASES[purpose]}"
+    return f"redis://{REDIS[1]}:{REDIS[2]}/{REDIS_DATABASES[purpose]}"
 
 
 POSTGRES_TEST_URL = os.environ.get(
     "TEST_POSTGRES_URL",
-    "postgresql+psycopg://marketplace:marketplace@127.0.0.1:5432/marketplace_test",
+    f"postgresql+psycopg://marketplace:marketplace@127.0.0.1:{POSTGRES[2]}/marketplace_test",
 )
 
 

@@ -35,7 +35,7 @@ from workers import constants
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = services.KAFKA_BOOTSTRAP
 T = TypeVar("T")
 
 
