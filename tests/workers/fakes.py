@@ -116,3 +116,46 @@ class FakeDeadLetters:
 
     def close(self) -> None:
         self.log.append("dead letters closed")
+
+
+class FakeFuture:
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class FakeProducer:
+    """kafka-python's producer as the publish tasks use it: `sent` holds what Kafka acknowledged;
+    `refuse(topic, error)` makes that topic's sends fail, `down` fails every flush."""
+
+    def __init__(self) -> None:
+        self.sent: list[SimpleNamespace] = []
+        self.refused: dict[str, BaseException] = {}
+        self.down: BaseException | None = None
+        self.flushes = 0
+        self._in_flight: list[SimpleNamespace] = []
+
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None
+    ) -> FakeFuture:
+        error = self.refused.get(topic)
+        if error is None:
+            self._in_flight.append(
+                SimpleNamespace(topic=topic, value=value, key=key, headers=headers)
+            )
+        return FakeFuture(error)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.flushes += 1
+        if self.down is not None:
+            self._in_flight.clear()
+            raise self.down
+        self.sent.extend(self._in_flight)
+        self._in_flight.clear()
+
+    def events(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """The structured CloudEvents sent (to `topic`)."""
+        return [json.loads(r.value) for r in self.sent if topic in (None, r.topic)]
