@@ -1,5 +1,6 @@
 # Developer entry points. Local services are provisioned by scripts/services.sh
-# (Kafka 4.3.0 KRaft, Redis, PostgreSQL; state in ~/.cache/marketplace-services).
+# (Kafka 4.3.0 KRaft, Redis, PostgreSQL; state in ~/.cache/marketplace-services). Its ports
+# and state home come from the environment (KAFKA_PORT, REDIS_PORT, PG_PORT, ...): see its header.
 
 SHELL := /bin/bash
 VENV := .venv
