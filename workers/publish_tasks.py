@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from kafka import KafkaProducer
 
 from marketplace.domain import outbox
-from marketplace.events import envelope
 from workers import constants, runtime
 from workers.broker_errors import BROKER_ERRORS, REDIS_ERRORS
 from workers.celery_app import app
@@ -103,13 +102,12 @@ def _send(producer: KafkaProducer, rows: list[outbox.OutboxMessage]) -> list[out
     answering) fails the whole batch, which is retried."""
     futures, refused = [], []
     for row in rows:
-        record = envelope.to_record(envelope.from_stored(row.envelope))
         try:
             futures.append(
                 (
                     row,
                     producer.send(
-                        record.topic, value=record.value, key=record.key, headers=record.headers
+                        row.topic, value=row.record_value, key=row.record_key, headers=row.headers
                     ),
                 )
             )
