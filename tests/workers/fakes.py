@@ -83,34 +83,41 @@ class FakeConsumer:
         self.log.append("offsets committed")
 
 
-class FakeSender:
-    """Fails the first `failures` sends as if Redis were down."""
+class Flaky:
+    """Fails its first `failures` attempts."""
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
-        self.sent: list[InboundEvent] = []
         self.attempts = 0
 
-    def send(self, events: Sequence[InboundEvent]) -> None:
+    def attempt(self, outage: BaseException) -> None:
         self.attempts += 1
         if self.attempts <= self.failures:
-            raise BrokerUnavailable("redis down")
+            raise outage
+
+
+class FakeSender(Flaky):
+    """Fails the first `failures` sends as if Redis were down."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__(failures)
+        self.sent: list[InboundEvent] = []
+
+    def send(self, events: Sequence[InboundEvent]) -> None:
+        self.attempt(BrokerUnavailable("redis down"))
         self.sent.extend(events)
 
 
-class FakeDeadLetters:
+class FakeDeadLetters(Flaky):
     """Fails the first `failures` deliveries as if the dead-letter topic were unreachable."""
 
     def __init__(self, log: list[str], failures: int = 0) -> None:
+        super().__init__(failures)
         self.letters: list[Any] = []
         self.log = log
-        self.failures = failures
-        self.attempts = 0
 
     def deliver(self, letters: Sequence[Any]) -> None:
-        self.attempts += 1
-        if self.attempts <= self.failures:
-            raise DeadLetterUnavailable("dead-letter topic unreachable")
+        self.attempt(DeadLetterUnavailable("dead-letter topic unreachable"))
         self.letters.extend(letters)
         self.log.append("dead letters flushed")
 

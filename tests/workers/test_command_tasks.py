@@ -25,6 +25,10 @@ LISTING = {
     "currency": "USD",
 }
 
+RFP = {"tenant_id": TENANT, "buyer_id": "buyer-1", "title": "Lights", "requirements": "Many"}
+RFP |= {"target_lanes": ["av"], "deadline": "2027-01-01T00:00:00Z"}
+RFP |= {"budget": {"amount": 9000, "currency": "USD"}}
+
 
 def test_a_command_returns_its_entity_under_the_command_id_and_asks_for_one_publish(
     worker: Worker,
@@ -125,17 +129,7 @@ def test_every_command_runs_from_json_kwargs_through_whole_orders(worker: Worker
     run("marketplace.orders.complete", tenant_id=TENANT, order_id=orders[0])
     run("marketplace.orders.cancel", tenant_id=TENANT, order_id=orders[1], reason="changed mind")
     run("marketplace.listings.close", tenant_id=TENANT, listing_id="l-1", reason="sold out")
-    run(
-        "marketplace.rfps.broadcast",
-        command_id="r-1",
-        tenant_id=TENANT,
-        buyer_id="buyer-1",
-        title="Lights",
-        requirements="Many",
-        target_lanes=["av"],
-        deadline="2027-01-01T00:00:00Z",
-        budget={"amount": 9000, "currency": "USD"},
-    )
+    run("marketplace.rfps.broadcast", command_id="r-1", **RFP)
 
     worker.publish()
 

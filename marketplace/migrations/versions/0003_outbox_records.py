@@ -24,6 +24,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 STRUCTURED = [["content-type", "application/cloudevents+json"]]
+OUTBOX = sa.table(
+    "outbox",
+    sa.column("id", sa.BigInteger()),
+    sa.column("envelope", sa.JSON()),
+    sa.column("record_value", sa.LargeBinary()),
+    sa.column("record_key", sa.LargeBinary()),
+    sa.column("record_headers", sa.JSON()),
+)
 
 
 def upgrade() -> None:
@@ -31,15 +39,7 @@ def upgrade() -> None:
         outbox.add_column(sa.Column("record_value", sa.LargeBinary(), nullable=True))
         outbox.add_column(sa.Column("record_key", sa.LargeBinary(), nullable=True))
         outbox.add_column(sa.Column("record_headers", sa.JSON(), nullable=True))
-    table = sa.table(
-        "outbox",
-        sa.column("id", sa.BigInteger()),
-        sa.column("envelope", sa.JSON()),
-        sa.column("record_value", sa.LargeBinary()),
-        sa.column("record_key", sa.LargeBinary()),
-        sa.column("record_headers", sa.JSON()),
-    )
-    connection = op.get_bind()
+    table, connection = OUTBOX, op.get_bind()
     for row_id, cloudevent in connection.execute(sa.select(table.c.id, table.c.envelope)):
         connection.execute(
             table.update()
@@ -60,13 +60,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("outbox") as outbox:
         outbox.add_column(sa.Column("envelope", sa.JSON(), nullable=True))
-    table = sa.table(
-        "outbox",
-        sa.column("id", sa.BigInteger()),
-        sa.column("envelope", sa.JSON()),
-        sa.column("record_value", sa.LargeBinary()),
-    )
-    connection = op.get_bind()
+    table, connection = OUTBOX, op.get_bind()
     for row_id, value in connection.execute(sa.select(table.c.id, table.c.record_value)):
         connection.execute(
             table.update().where(table.c.id == row_id).values(envelope=json.loads(value))
