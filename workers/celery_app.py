@@ -56,7 +56,7 @@ def celery_config() -> dict[str, Any]:
             "marketplace.outbox.*": {"queue": constants.PUBLISH_QUEUE},
             **{
                 name: {"queue": constants.INBOUND_QUEUE}
-                for name in constants.INBOUND_TASKS.values()
+                for name in (constants.APPLY_BATCH_TASK, *constants.INBOUND_TASKS.values())
             },
         },
         "beat_schedule": {

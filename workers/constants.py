@@ -14,6 +14,10 @@ INBOUND_TASKS: dict[str, str] = {
 }
 """Consumed topic -> the task that applies its events (declared in the topic catalog)."""
 
+APPLY_BATCH_TASK = "marketplace.inbound.apply_batch"
+INBOUND_BATCH_SIZE = 100
+"""Most events the bridge puts in one task: one transaction, one ledger round trip, one publish
+request for all of them."""
 PUBLISH_TASK = "marketplace.outbox.publish"
 SWEEP_TASK = "marketplace.outbox.sweep"
 REDELIVER_TASK = "marketplace.inbound.redeliver"

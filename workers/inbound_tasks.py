@@ -1,8 +1,9 @@
-"""One task per consumed topic: apply another service's CloudEvent to the marketplace.
+"""Applying other services' CloudEvents to the marketplace.
 
-`TASKS` maps each consumed topic to its task, named in the topic catalog. The bridge sends
-them (task id = CloudEvent id); operators can send them by hand with the structured CloudEvent
-as the only argument:
+The bridge sends them in batches (`apply_batch`, up to `INBOUND_BATCH_SIZE` events a task).
+`TASKS` holds one task per consumed topic, named in the topic catalog, for one event at a time:
+a batch's event that must be retried goes on as its topic's task (task id = CloudEvent id),
+and operators can send one by hand with the structured CloudEvent as the only argument:
 `celery -A workers call marketplace.orders.mark_paid --args '[{"specversion": "1.0", …}]'`.
 Applying is idempotent through the inbox, so a redelivered task has no second effect. An event
 applied or dead-lettered is settled in the inbound ledger (see `workers.inbound_ledger`).
@@ -16,8 +17,10 @@ from typing import Any
 from celery import Task
 
 from marketplace.domain import inbound
+from marketplace.errors import PermanentError
 from marketplace.events import decoding, topics
-from workers import dead_letter, runtime
+from marketplace.events.envelope import EnvelopeError
+from workers import constants, dead_letter, log_context, retry_policy, runtime, task_base
 from workers.celery_app import app
 from workers.publish_tasks import request_publish
 from workers.task_base import MarketplaceTask
@@ -65,3 +68,86 @@ TASKS: dict[str, Task] = {
     for topic in topics.CONSUMED
 }
 """Consumed topic name -> the task that applies its events."""
+
+
+class InboundBatchTask(MarketplaceTask):
+    def on_permanent(
+        self, error: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """The batch as a whole failed for good (the database down longer than a task's age):
+        every event in it is dead-lettered."""
+        batch = args[0] if len(args) == 1 and isinstance(args[0], list) else [list(args) or kwargs]
+        current = runtime.current()
+        for cloudevent in batch:
+            current.send_dead_letter(dead_letter.for_task(cloudevent, error, self.name))
+        current.ledger.settle(*batch)
+
+
+class NotABatch(PermanentError, ValueError):
+    """`apply_batch` was sent something else than a list of CloudEvents."""
+
+
+@app.task(name=constants.APPLY_BATCH_TASK, base=InboundBatchTask, bind=True)
+def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int]:
+    """Apply the bridge's batch of CloudEvents in one transaction, each in a savepoint of its own:
+    an event that fails is rolled back alone and settled alone — dead-lettered if it never can
+    apply, or sent on as its own topic's task to be retried (with that task's backoff, attempts
+    and age counted from this batch's enqueueing) — while its batch-mates commit."""
+    if not isinstance(cloudevents, list):
+        raise NotABatch(f"{self.name} takes one list of CloudEvents")
+    current = runtime.current()
+    dead: list[tuple[Any, BaseException]] = []
+    retried: list[dict[str, Any]] = []
+    settled: list[Any] = []
+    duplicates = 0
+    with current.transaction() as ctx:
+        for cloudevent in cloudevents:
+            try:
+                event = decoding.from_dict(cloudevent, accepted=topics.CONSUMED)
+            except EnvelopeError as error:
+                dead.append((cloudevent, error))
+                continue
+            with log_context.bound(event.id, event.tenant_id):
+                outcome = inbound.apply_isolated(ctx, event)
+                if isinstance(outcome, inbound.Applied):
+                    settled.append(cloudevent)
+                    duplicates += outcome.duplicate
+                elif retry_policy.is_retryable(outcome):
+                    logger.info("not applied now, retrying on its own: %r", outcome)
+                    retried.append(cloudevent)
+                else:
+                    dead.append((cloudevent, task_base.permanent(outcome)))
+    # Once committed: a dead letter or a retry that cannot be sent fails the batch, whose
+    # next attempt finds its applied events in the inbox.
+    for cloudevent, failure in dead:
+        current.send_dead_letter(dead_letter.for_task(cloudevent, failure, self.name))
+    _retry_alone(retried, enqueued_at=task_base.enqueued_at(self.request))
+    current.ledger.settle(*settled, *(cloudevent for cloudevent, _ in dead))
+    if ctx.recorded or duplicates:
+        request_publish(redelivered=bool(duplicates))
+    return {
+        "applied": len(settled) - duplicates,
+        "duplicates": duplicates,
+        "retried": len(retried),
+        "dead_lettered": len(dead),
+    }
+
+
+def _retry_alone(cloudevents: list[dict[str, Any]], *, enqueued_at: float) -> None:
+    """Send each as its topic's task, as its first retry."""
+    settings = runtime.current().settings
+    for cloudevent in cloudevents:
+        TASKS[cloudevent["type"]].apply_async(
+            args=[cloudevent],
+            task_id=cloudevent["id"],
+            retries=1,
+            countdown=retry_policy.backoff_seconds(
+                0, visibility_timeout=settings.broker_visibility_timeout_seconds
+            ),
+            headers={
+                constants.HEADER_EVENT_ID: cloudevent["id"],
+                constants.HEADER_TENANT_ID: cloudevent["tenantid"],
+                constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at,
+            },
+            retry=False,
+        )

@@ -6,8 +6,10 @@ has the fields, whichever logger or handler (Celery's pool logger included) form
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 _event_id: contextvars.ContextVar[str] = contextvars.ContextVar("event_id", default="-")
@@ -40,3 +42,13 @@ def install() -> None:
     """Idempotent; `-` stands for "outside any event"."""
     if logging.getLogRecordFactory() is not _record_with_event:
         logging.setLogRecordFactory(_record_with_event)
+
+
+@contextlib.contextmanager
+def bound(event_id: str | None, tenant_id: str | None) -> Iterator[None]:
+    """`bind` for the length of a block: one event of a batch."""
+    token = bind(event_id, tenant_id)
+    try:
+        yield
+    finally:
+        unbind(token)

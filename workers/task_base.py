@@ -56,11 +56,8 @@ class MarketplaceTask(Task):
         if isinstance(error, Retry):  # the body asked for a retry itself
             return error
         attempt = int(self.request.retries or 0)
-        first_attempt_at = float(
-            _header(self.request, constants.HEADER_FIRST_ATTEMPT_AT) or time.time()
-        )
+        first_attempt_at = enqueued_at(self.request)
         age = time.time() - first_attempt_at
-        final: BaseException = error
         if retry_policy.is_retryable(error):
             settings = runtime.current().settings
             if not retry_policy.exhausted(
@@ -70,11 +67,11 @@ class MarketplaceTask(Task):
                 max_age_seconds=settings.task_max_age_seconds,
             ):
                 return self._retry(error, attempt, first_attempt_at)
-            final = GaveUp(f"gave up after {attempt + 1} attempts in {age:.0f}s: {error!r}")
-        elif not isinstance(error, PermanentError):
-            # Failing as "expected" (Task.throws) would hide the stack of a real bug.
-            logger.exception("unexpected error")
-            final = GaveUp(f"unexpected {type(error).__name__}: {error}")
+            final: BaseException = GaveUp(
+                f"gave up after {attempt + 1} attempts in {age:.0f}s: {error!r}"
+            )
+        else:
+            final = permanent(error)
         try:
             self.on_permanent(final, args, kwargs)
         except Exception as unstored:
@@ -94,6 +91,20 @@ class MarketplaceTask(Task):
             constants.HEADER_FIRST_ATTEMPT_AT: first_attempt_at,
         }
         return self.retry(exc=error, countdown=countdown, headers=headers, throw=False)
+
+
+def permanent(error: Exception) -> BaseException:
+    """A failure not worth retrying, as the task ends with it: a `PermanentError` as it is; a
+    bug logged with its traceback (failing as "expected", `Task.throws`, would hide it)."""
+    if isinstance(error, PermanentError):
+        return error
+    logger.exception("unexpected error", exc_info=error)
+    return GaveUp(f"unexpected {type(error).__name__}: {error}")
+
+
+def enqueued_at(request: Any) -> float:
+    """When the task's first attempt was enqueued (now, for one sent without the header)."""
+    return float(_header(request, constants.HEADER_FIRST_ATTEMPT_AT) or time.time())
 
 
 def _header(request: Any, name: str) -> Any:

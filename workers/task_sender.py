@@ -1,5 +1,5 @@
-"""Sends inbound tasks to the Celery broker for the bridge: one pipelined batch on a reused
-connection, each event recorded in the inbound ledger first."""
+"""Sends inbound events to the Celery broker for the bridge: a few `apply_batch` tasks in one
+pipeline on a reused connection, each event recorded in the inbound ledger first."""
 
 from __future__ import annotations
 
@@ -28,37 +28,37 @@ class TaskSender:
         self.send_cloudevents([event.to_dict() for event in events])
 
     def send_cloudevents(self, cloudevents: Sequence[dict[str, Any]]) -> None:
-        """Enqueue one task per valid structured CloudEvent (task id = CloudEvent id); returns
-        once Redis has them all, in the ledger and in the queue.
+        """Enqueue valid structured CloudEvents as `apply_batch` tasks of up to
+        `INBOUND_BATCH_SIZE` events; returns once Redis has them all, in the ledger and in the
+        queue.
 
         A failed pipeline may have delivered part of the batch: the caller sends the whole
-        batch again, and the duplicates are no-ops downstream (same task id, inbox).
+        batch again, and the duplicates are no-ops downstream (the inbox).
         """
         if not cloudevents:
             return
         enqueued_at = time.time()
+        size = constants.INBOUND_BATCH_SIZE
+        batches = [
+            list(cloudevents[start : start + size]) for start in range(0, len(cloudevents), size)
+        ]
         try:
             self.ledger.record(cloudevents, now=enqueued_at)
             with (
                 self.app.producer_or_acquire() as producer,
-                producer.batch(max_size=len(cloudevents)),
+                producer.batch(max_size=len(batches)),
             ):
-                for cloudevent in cloudevents:
+                for batch in batches:
                     self.app.send_task(
-                        constants.INBOUND_TASKS[cloudevent["type"]],
-                        args=[cloudevent],
-                        task_id=cloudevent["id"],
+                        constants.APPLY_BATCH_TASK,
+                        args=[batch],
                         queue=constants.INBOUND_QUEUE,
-                        headers={
-                            constants.HEADER_EVENT_ID: cloudevent["id"],
-                            constants.HEADER_TENANT_ID: cloudevent["tenantid"],
-                            constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at,
-                        },
+                        headers={constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at},
                         producer=producer,
                         retry=False,
                         ignore_result=True,
                     )
         except BROKER_ERRORS as error:
             raise BrokerUnavailable(
-                f"the Celery broker did not accept {len(cloudevents)} tasks: {error!r}"
+                f"the Celery broker did not accept {len(cloudevents)} events: {error!r}"
             ) from error

@@ -69,6 +69,19 @@ def apply(ctx: Context, event: envelope.InboundEvent) -> Applied:
     return Applied(duplicate=False, entity=entity)
 
 
+def apply_isolated(ctx: Context, event: envelope.InboundEvent) -> Applied | Exception:
+    """`apply` in a savepoint of the caller's transaction, for a batch: an effect that raises is
+    rolled back alone (its inbox and outbox rows too), and its exception is returned; the
+    batch-mates applied before and after it commit with the caller's transaction."""
+    recorded = len(ctx.recorded)
+    try:
+        with ctx.session.begin_nested():
+            return apply(ctx, event)
+    except Exception as error:
+        del ctx.recorded[recorded:]
+        return error
+
+
 def event_time(ctx: Context, event: envelope.InboundEvent) -> datetime:
     """When the fact happened: the CloudEvent `time` (which the SDK sets to the arrival time
     when the sender left it out)."""

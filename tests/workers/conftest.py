@@ -4,6 +4,8 @@ runs without any service."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from kombu.transport import memory
 
 from marketplace.domain import database
 from tests.workers.fakes import FakeProducer
-from workers import inbound_tasks, publish_tasks, runtime
+from workers import constants, inbound_tasks, publish_tasks, runtime
 from workers.celery_app import app
 from workers.settings import load_settings
 
@@ -38,6 +40,25 @@ class Worker:
         """Run the inbound task of `cloudevent`'s type, as the bridge would send it."""
         task = inbound_tasks.TASKS[cloudevent["type"]]
         return task.apply(args=[cloudevent], task_id=cloudevent["id"], **options).get()
+
+    def queued_events(self, queue: str = constants.INBOUND_QUEUE) -> list[dict[str, Any]]:
+        """The CloudEvents in the tasks waiting on `queue` (one per task, or a batch's), taken off
+        it."""
+        events = []
+        for message in self.queued(queue):
+            (argument,), _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            events += argument if isinstance(argument, list) else [argument]
+        return events
+
+    def run_queued(self, queue: str = constants.INBOUND_QUEUE) -> list[Any]:
+        """Run the tasks waiting on `queue` in-process, as a worker would; their results."""
+        results = []
+        for message in self.queued(queue):
+            args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            headers = message["headers"]
+            task = app.tasks[headers["task"]]
+            results.append(task.apply(args=args, kwargs=kwargs, headers=headers).get())
+        return results
 
     def publish(self) -> int:
         return int(publish_tasks.publish.apply().get())

@@ -3,6 +3,8 @@ never apply, retried while they cannot yet, and always settled in the ledger."""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from tests import factories
 from tests.workers.conftest import Worker
 from workers import constants, inbound_tasks
 from workers.celery_app import app
+from workers.task_sender import TaskSender
 
 TENANT = "00000000-0000-0000-0000-000000000001"
 DLQ = "eventzr.marketplace.dlq.v1"
@@ -110,3 +113,77 @@ def test_with_kafka_disabled_a_dead_letter_is_logged_whole(
 
     assert worker.producer.sent == []
     assert any('\\"id\\": \\"evt-1\\"' in record.getMessage() for record in caplog.records)
+
+
+def send_batch(worker: Worker, cloudevents: list[dict[str, Any]]) -> None:
+    """As the bridge sends them: recorded in the ledger, then enqueued in batches."""
+    TaskSender(app, worker.runtime.ledger).send_cloudevents(cloudevents)
+
+
+def an_order(worker: Worker) -> str:
+    from tests.workers.test_command_tasks import LISTING
+
+    worker.command("marketplace.listings.create", command_id="l-1", **LISTING)
+    worker.command("marketplace.listings.publish", tenant_id=TENANT, listing_id="l-1")
+    quote = {"tenant_id": TENANT, "listing_id": "l-1", "amount": 5000, "currency": "USD"}
+    worker.command("marketplace.quotes.submit", command_id="q-1", buyer_id="b-1", **quote)
+    worker.command("marketplace.quotes.accept", tenant_id=TENANT, quote_id="q-1")
+    order = worker.command("marketplace.orders.create", tenant_id=TENANT, quote_id="q-1")
+    worker.queued(constants.PUBLISH_QUEUE)
+    return str(order["id"])
+
+
+def test_the_bridge_sends_events_in_batches_of_at_most_the_batch_size(worker: Worker) -> None:
+    events = [event_created(f"evt-{number}") for number in range(constants.INBOUND_BATCH_SIZE + 1)]
+
+    send_batch(worker, events)
+
+    sizes = [len(json.loads(base64.b64decode(m["body"]))[0][0]) for m in worker.queued("inbound")]
+    assert sizes == [constants.INBOUND_BATCH_SIZE, 1]
+
+
+def test_in_a_batch_each_event_gets_its_own_outcome_and_the_good_ones_commit(
+    worker: Worker,
+) -> None:
+    order = an_order(worker)
+    good, again = event_created("evt-1"), payment(order)
+    early = payment("order-later")
+    broken = {**event_created("evt-2"), "tenantid": "not-a-uuid"}
+    send_batch(worker, [good, again, early, broken, again])
+
+    (outcome,) = worker.run_queued()
+
+    assert outcome == {"applied": 2, "duplicates": 1, "retried": 1, "dead_lettered": 1}
+    (letter,) = dead_letters(worker)
+    assert (
+        letter["dlq-stage"] == constants.APPLY_BATCH_TASK and "tenantid" in letter["dlq-problems"]
+    )
+    (retry,) = worker.queued(constants.INBOUND_QUEUE)
+    assert (retry["headers"]["task"], retry["headers"]["id"]) == (
+        topics.PAYMENT_COMPLETED.task,
+        early["id"],
+    )
+    assert retry["headers"]["retries"] == 1
+    unsettled = worker.runtime.ledger.unsettled_since(float("inf"), limit=10)
+    assert [event["id"] for event in unsettled] == [early["id"]]
+
+
+def test_an_event_that_fails_for_good_is_rolled_back_alone(worker: Worker) -> None:
+    order = an_order(worker)
+    short = payment(order)
+    short["data"]["amount"] = 4000
+    send_batch(worker, [short, event_created("evt-1")])
+
+    (outcome,) = worker.run_queued()
+
+    assert outcome["dead_lettered"] == 1 and outcome["applied"] == 1
+    assert "amount" in dead_letters(worker)[0]["dlq-problems"]
+    assert worker.apply(payment(order))["entity"]["status"] == "paid"
+
+
+def test_a_batch_argument_that_is_no_list_is_dead_lettered(worker: Worker) -> None:
+    with pytest.raises(inbound_tasks.NotABatch):
+        inbound_tasks.apply_batch.apply(args=[event_created()]).get()
+
+    (letter,) = dead_letters(worker)
+    assert letter["dlq-stage"] == constants.APPLY_BATCH_TASK

@@ -17,8 +17,7 @@ def test_events_unsettled_a_visibility_timeout_later_are_enqueued_again(worker: 
 
     assert redelivery_tasks.redeliver.apply().get() == 1
 
-    (message,) = worker.queued(constants.INBOUND_QUEUE)
-    assert message["headers"]["id"] == lost["id"]
+    assert worker.queued_events() == [lost]
     assert worker.runtime.ledger.size() == 2  # re-stamped, settled once applied
 
 
