@@ -90,13 +90,14 @@ class NotABatch(PermanentError, ValueError):
 @app.task(name=constants.APPLY_BATCH_TASK, base=InboundBatchTask, bind=True)
 def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int]:
     """Apply the bridge's batch of CloudEvents in one transaction, each in a savepoint of its own:
-    an event that fails is rolled back alone and settled alone — dead-lettered if it never can
-    apply, or sent on as its own topic's task to be retried (with that task's backoff, attempts
-    and age counted from this batch's enqueueing) — while its batch-mates commit."""
+    an event that fails is rolled back alone and settled alone — dead-lettered (stage: its
+    topic's task) if it never can apply, or sent on as its topic's task to be retried (with that
+    task's backoff, attempts and age counted from this batch's enqueueing) — while its
+    batch-mates commit."""
     if not isinstance(cloudevents, list):
         raise NotABatch(f"{self.name} takes one list of CloudEvents")
     current = runtime.current()
-    dead: list[tuple[Any, BaseException]] = []
+    dead: list[tuple[Any, BaseException, str]] = []  # (event, error, stage)
     retried: list[dict[str, Any]] = []
     settled: list[Any] = []
     duplicates = 0
@@ -105,7 +106,7 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
             try:
                 event = decoding.from_dict(cloudevent, accepted=topics.CONSUMED)
             except EnvelopeError as error:
-                dead.append((cloudevent, error))
+                dead.append((cloudevent, error, _stage(cloudevent, self.name)))
                 continue
             with log_context.bound(event.id, event.tenant_id):
                 outcome = inbound.apply_isolated(ctx, event)
@@ -116,13 +117,13 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
                     logger.info("not applied now, retrying on its own: %r", outcome)
                     retried.append(cloudevent)
                 else:
-                    dead.append((cloudevent, task_base.permanent(outcome)))
+                    dead.append((cloudevent, task_base.permanent(outcome), event.topic.task or ""))
     # Once committed: a dead letter or a retry that cannot be sent fails the batch, whose
     # next attempt finds its applied events in the inbox.
-    for cloudevent, failure in dead:
-        current.send_dead_letter(dead_letter.for_task(cloudevent, failure, self.name))
+    for cloudevent, failure, stage in dead:
+        current.send_dead_letter(dead_letter.for_task(cloudevent, failure, stage))
     _retry_alone(retried, enqueued_at=task_base.enqueued_at(self.request))
-    current.ledger.settle(*settled, *(cloudevent for cloudevent, _ in dead))
+    current.ledger.settle(*settled, *(cloudevent for cloudevent, _, _ in dead))
     if ctx.recorded or duplicates:
         request_publish(redelivered=bool(duplicates))
     return {
@@ -131,6 +132,13 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
         "retried": len(retried),
         "dead_lettered": len(dead),
     }
+
+
+def _stage(cloudevent: Any, batch_task: str) -> str:
+    """Where a dead letter says it failed: its topic's task (the one a replay sends it to), or
+    the batch's for an event of no consumed topic."""
+    kind = cloudevent.get("type") if isinstance(cloudevent, dict) else None
+    return TASKS[kind].name if kind in TASKS else batch_task
 
 
 def _retry_alone(cloudevents: list[dict[str, Any]], *, enqueued_at: float) -> None:

@@ -6,6 +6,7 @@ so runs never see each other's state; tenants are unique per test.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -480,16 +481,36 @@ def freeze_when(pid: int, ready: Callable[[], bool], *, group: bool = False) -> 
 
 def taken_task_ids(system: System, queue: str) -> set[str]:
     """Ids of the tasks of `queue` a worker took from the broker and did not acknowledge yet."""
+    return {message["headers"]["id"] for message in _taken(system, queue)}
+
+
+def taken_event_ids(system: System, queue: str) -> set[str]:
+    """Ids of the CloudEvents in those tasks."""
+    return {event for message in _taken(system, queue) for event in events_of(message)}
+
+
+def queued_event_ids(system: System, queue: str) -> set[str]:
+    """Ids of the CloudEvents in the tasks waiting in `queue`."""
     return {
-        message["headers"]["id"]
-        for message, _exchange, routing_key in map(json.loads, system.redis.hvals("unacked"))
-        if routing_key == queue
+        event
+        for message in system.redis.lrange(queue, 0, -1)
+        for event in events_of(json.loads(message))
     }
 
 
-def queued_task_ids(system: System, queue: str) -> set[str]:
-    """Ids of the tasks waiting in `queue`."""
-    return {json.loads(message)["headers"]["id"] for message in system.redis.lrange(queue, 0, -1)}
+def _taken(system: System, queue: str) -> list[dict[str, Any]]:
+    return [
+        message
+        for message, _exchange, routing_key in map(json.loads, system.redis.hvals("unacked"))
+        if routing_key == queue
+    ]
+
+
+def events_of(message: dict[str, Any]) -> list[str]:
+    """The CloudEvent ids an inbound task message carries: a batch's, or its one event's."""
+    args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    events = args[0] if args and isinstance(args[0], list) else args[:1]
+    return [event["id"] for event in events if isinstance(event, dict) and "id" in event]
 
 
 def publishing(system: System) -> bool:

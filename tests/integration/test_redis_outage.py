@@ -50,7 +50,7 @@ from tests.integration.system import (
     publishing,
     redis_server,
     session_maker,
-    taken_task_ids,
+    taken_event_ids,
     wait_for,
     wait_listening,
 )
@@ -123,7 +123,7 @@ def outage(broker: Process, pipeline: System, pipeline_db: sessionmaker[Session]
     assert system.worker.popen is not None
     freeze_when(
         system.worker.popen.pid,
-        lambda: bool(ids & taken_task_ids(system, INBOUND_QUEUE)) and publishing(system),
+        lambda: bool(ids & taken_event_ids(system, INBOUND_QUEUE)) and publishing(system),
         group=True,
     )
     assert broker.stop() == 0, "Redis shut down cleanly (AOF written)"
