@@ -3,6 +3,7 @@
 marketplace topics [--json]      the topic catalog
 marketplace topics create        create the 18 topics and the dead-letter topic
 marketplace schemas --out DIR    one JSON Schema per event type
+marketplace asyncapi [--out FILE]  the AsyncAPI 3.0 document of every topic
 marketplace db upgrade           apply the database migrations
 marketplace bridge               run the Kafka → Celery bridge
 """
@@ -16,10 +17,11 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from marketplace.errors import MarketplaceError
 from marketplace.events import topics
-from workers.settings import Settings, load_settings
+from workers.settings import SecurityProtocol, Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     schemas = commands.add_parser("schemas", help="write one JSON Schema per event type")
     schemas.add_argument("--out", type=Path, required=True, help="directory to write to")
     schemas.set_defaults(run=_schemas)
+
+    asyncapi_cmd = commands.add_parser(
+        "asyncapi", help="write the AsyncAPI 3.0 document of every topic and the dead letters"
+    )
+    asyncapi_cmd.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    asyncapi_cmd.set_defaults(run=_asyncapi)
 
     db = commands.add_parser("db", help="database administration")
     db.add_argument("action", choices=["upgrade"])
@@ -121,16 +129,59 @@ def dead_letter_topic_config(settings: Settings) -> dict[str, str]:
 
 
 def _schemas(args: argparse.Namespace) -> int:
+    from marketplace.events.json_schema import payload_schema
+
     args.out.mkdir(parents=True, exist_ok=True)
     for topic in topics.ALL:
-        schema = topic.payload.model_json_schema(by_alias=True)
+        schema = payload_schema(topic)
         schema["$id"] = f"{topic.name}.schema.json"
-        schema["description"] = (
-            f"`data` of {topic.name} ({topic.direction.value}): {topic.description}"
-        )
         (args.out / f"{topic.name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
     print(f"wrote {len(topics.ALL)} schemas to {args.out}")
     return 0
+
+
+def _asyncapi(args: argparse.Namespace) -> int:
+    text = json.dumps(asyncapi_document(load_settings()), indent=2, ensure_ascii=False) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(
+        f"wrote the AsyncAPI document of {len(topics.ALL)} topics and the dead letters "
+        f"to {args.out}"
+    )
+    return 0
+
+
+def asyncapi_document(settings: Settings) -> dict[str, Any]:
+    """The contract for these settings: their dead-letter topic, group and broker."""
+    from importlib.metadata import version
+
+    from marketplace.events import asyncapi
+    from workers.dead_letter import HEADER_PREFIX, NOTES, OCCASIONAL_NOTES
+
+    servers = {"production": asyncapi.PRODUCTION}
+    if settings.bootstrap_servers[0] != asyncapi.PRODUCTION.host:
+        servers["configured"] = asyncapi.Broker(
+            settings.bootstrap_servers[0],
+            f"The broker of the settings this document was written with "
+            f"(KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}, "
+            f"KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol.value}).",
+            tls=settings.kafka_security_protocol is not SecurityProtocol.PLAINTEXT,
+            msk_iam=settings.uses_msk_iam,
+        )
+    dead_letter = asyncapi.DeadLetterTopic(
+        settings.kafka_dlq_topic,
+        {HEADER_PREFIX + name: meaning for name, meaning in NOTES.items()},
+        frozenset(HEADER_PREFIX + name for name in NOTES.keys() - OCCASIONAL_NOTES),
+    )
+    return asyncapi.document(
+        version=version("marketplace-event-pipeline"),
+        consumer_group=settings.kafka_consumer_group,
+        dead_letter=dead_letter,
+        servers=servers,
+    )
 
 
 def _db(args: argparse.Namespace) -> int:

@@ -44,6 +44,29 @@ RECORD_OVERHEAD_BYTES = 512
 """Kafka's own framing of a record and its batch, kept free under the limit."""
 METADATA_FIELD_BYTES = 8 * 1024
 """Each `dlq-*` value is cut to this many bytes; the ten of them fit the allowance."""
+NOTES: dict[str, str] = {
+    "original-topic": "The topic the record was read from, or the CloudEvent `type` a task was "
+    "given (empty if it had none).",
+    "original-partition": "Its partition; -1 for a task's dead letter.",
+    "original-offset": "Its offset; -1 for a task's dead letter.",
+    "original-key": "Its key as text (normally the tenant id), empty if it had none.",
+    "error-class": "The class of the error that made it unprocessable.",
+    "error-message": "That error's message.",
+    "problems": "A JSON list of strings: every problem found, or the message alone.",
+    "stage": "Where it failed: `bridge`, or the name of the task.",
+    "failed-at": "When, in RFC 3339 with milliseconds, in UTC.",
+    "headers-sanitised": "A JSON list of the original headers Kafka could not carry as they "
+    "were (no value, a name that is not text), written sanitised.",
+    "value-omitted": "Present when the value was left out (over the size limit, or a record the "
+    "Kafka client could not read): why; read it at the original topic, partition and offset.",
+    "headers-omitted": "A JSON list of the original headers left out so that the copy fits.",
+    "key-omitted": "Present when the key was left out so that the copy fits: its size.",
+}
+"""Every `dlq-*` header a dead letter may carry (without the prefix), with what it holds, for
+the AsyncAPI document; those not in `OCCASIONAL_NOTES` are on every dead letter."""
+OCCASIONAL_NOTES = frozenset(
+    {"headers-sanitised", "value-omitted", "headers-omitted", "key-omitted"}
+)
 _CONTENT_ERRORS: tuple[type[Exception], ...] = (*REFUSED_RECORD_ERRORS, TypeError, ValueError)
 """What a producer raises for a dead letter it will never take (kafka-python's own checks
 raise the builtins): not retried, sent reduced instead."""

@@ -7,7 +7,10 @@ from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from marketplace.events.envelope import EnvelopeError, OutboundRecord, RawRecord
 from workers.dead_letter import (
+    HEADER_PREFIX,
     METADATA_ALLOWANCE_BYTES,
+    NOTES,
+    OCCASIONAL_NOTES,
     RECORD_OVERHEAD_BYTES,
     DeadLetter,
     DeadLetterSender,
@@ -233,3 +236,33 @@ def test_dlq_problems_stay_valid_json_however_many_and_long() -> None:
 
     assert listed[0].startswith("ppp") and listed[0].endswith("…")
     assert listed[-1].startswith("... and ") and listed[-1].endswith(" more")
+
+
+def every_kind_of_dead_letter() -> list[OutboundRecord]:
+    """A dead letter of each shape: plain, a task's, sanitised, reduced in each way, unreadable."""
+    at = datetime.now(UTC)
+    unreadable = DeadLetter(
+        RawRecord("t", None, None, (), 3, 4), ValueError("?"), "bridge", at, True
+    )
+    return [
+        outbound_of(RawRecord("t", b"{}", b"k", (("ok", b"x"),), 0, 1)),
+        for_task({"type": "t"}, ValueError("no"), "marketplace.orders.mark_paid").to_outbound(
+            "dlq", max_record_bytes=LIMIT
+        ),
+        outbound_of(RawRecord("t", b"{}", b"k", (("null", None),), 0, 3)),  # type: ignore[arg-type]
+        outbound_of(RawRecord("t", b"{}", b"k", (("huge", b"h" * 1_200_000),), 4, 9)),
+        outbound_of(RawRecord("t", b"v", b"k" * 400_000, (), 1, 2), limit=256 * 1024),
+        unreadable.to_outbound("dlq", max_record_bytes=LIMIT),
+    ]
+
+
+def test_every_dlq_header_is_documented_and_the_usual_ones_are_always_there() -> None:
+    letters = every_kind_of_dead_letter()
+    written = [
+        {name.removeprefix(HEADER_PREFIX) for name, _ in out.headers if name.startswith("dlq-")}
+        for out in letters
+    ]
+
+    assert set().union(*written) == set(NOTES)
+    for notes in written:
+        assert set(NOTES) - OCCASIONAL_NOTES <= notes
