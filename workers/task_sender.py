@@ -4,7 +4,7 @@ connection, each event recorded in the inbound ledger first."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery import Celery
@@ -27,9 +27,12 @@ class TaskSender:
     def send(self, events: Sequence[InboundEvent]) -> None:
         self.send_cloudevents([event.to_dict() for event in events])
 
-    def send_cloudevents(self, cloudevents: Sequence[dict[str, Any]]) -> None:
+    def send_cloudevents(
+        self, cloudevents: Sequence[dict[str, Any]], *, headers: Mapping[str, Any] | None = None
+    ) -> None:
         """Enqueue one task per valid structured CloudEvent (task id = CloudEvent id); returns
-        once Redis has them all, in the ledger and in the queue.
+        once Redis has them all, in the ledger and in the queue. `headers` are added to every
+        task's (a replay's `dlq-replayed-from`).
 
         A failed pipeline may have delivered part of the batch: the caller sends the whole
         batch again, and the duplicates are no-ops downstream (same task id, inbox).
@@ -53,6 +56,7 @@ class TaskSender:
                             constants.HEADER_EVENT_ID: cloudevent["id"],
                             constants.HEADER_TENANT_ID: cloudevent["tenantid"],
                             constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at,
+                            **(headers or {}),
                         },
                         producer=producer,
                         retry=False,
