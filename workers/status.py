@@ -73,7 +73,7 @@ def _guarded(name: str, probe: Callable[[], list[Check]]) -> list[Check]:
         return probe()
     except Exception as error:  # whatever a client raises for a service that is not there
         logger.debug("%s probe failed", name, exc_info=True)
-        return [Check(name, False, f"unreachable: {_short(error)}")]
+        return [Check(name, False, f"failed: {_short(error)}")]
 
 
 def _kafka(settings: Settings) -> list[Check]:
@@ -236,7 +236,9 @@ def _workers(app: Celery, ping_seconds: float) -> Check:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+    """The first line of what the client said (SQLAlchemy appends the statement)."""
+    cause = getattr(error, "orig", None) or error
+    text = (str(cause).strip().splitlines() or [""])[0] or type(cause).__name__
     return text if len(text) <= 200 else text[:199] + "…"
 
 

@@ -73,6 +73,9 @@ def safe(text: object, limit: int | None = None) -> Text:
 
 
 def print_table(console: Console, letters: Sequence[StoredLetter], *, read: int) -> None:
+    if not letters:
+        console.print(Text(f"no dead letters selected of {read} read"))
+        return
     table = Table(show_lines=False, header_style="bold")
     for column in ("LETTER", "FAILED AT", "STAGE", "TOPIC", "TENANT", "EVENT", "ERROR"):
         table.add_column(column, no_wrap=True)
@@ -142,9 +145,12 @@ def print_outcomes(console: Console, outcomes: Sequence[Outcome], *, dry_run: bo
 
 
 def outcomes_json(outcomes: Sequence[Outcome], *, dry_run: bool) -> dict[str, Any]:
+    """`sent`, `skipped`, `failed` counts (`would_send`, `would_skip`, `would_fail` on a dry
+    run) and each letter's outcome."""
+    totals = counts(outcomes)
     return {
         "dry_run": dry_run,
-        **counts(outcomes),
+        **{_worded(status, dry_run).replace(" ", "_"): n for status, n in totals.items()},
         "letters": [
             {
                 "ref": outcome.plan.letter.ref,
