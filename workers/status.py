@@ -9,6 +9,7 @@ never judged: how much is too much is the operator's call.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,10 @@ def _guarded(name: str, probe: Callable[[], list[Check]]) -> list[Check]:
 def _kafka(settings: Settings) -> list[Check]:
     if not settings.kafka_enabled:
         return [Check("kafka", True, "disabled (KAFKA_ENABLED=false): no bridge, nothing sent")]
+    if not any(_listening(server) for server in settings.bootstrap_servers):
+        # Asked first: kafka-python's bootstrap would wait its timeout and leak its sockets.
+        where = settings.kafka_bootstrap_servers
+        return [Check("kafka", False, f"unreachable: no broker accepts connections at {where}")]
     try:
         admin = KafkaAdminClient(
             **connection_config(settings),
@@ -99,6 +104,15 @@ def _kafka(settings: Settings) -> list[Check]:
         return [Check("kafka", False, f"unreachable: {_short(error)}")]
     finally:
         admin.close()
+
+
+def _listening(server: str) -> bool:
+    host, _, port = server.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=TIMEOUT_MS / 1000):
+            return True
+    except OSError:
+        return False
 
 
 def _partitions(
