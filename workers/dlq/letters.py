@@ -119,20 +119,20 @@ class StoredLetter:
 
     @cached_property
     def event(self) -> dict[str, Any]:
-        """The CloudEvent attributes the letter shows: a structured-mode value's, or the
-        binary mode's `ce_*` headers; empty when it shows none."""
-        attributes: dict[str, Any] = {}
-        for name, value in self.original_headers:
-            if name.startswith("ce_"):
-                attributes[name.removeprefix("ce_")] = value.decode("utf-8", "replace")
-        if self.value[:1] == b"{":
-            try:
-                parsed = json.loads(self.value)
-            except (ValueError, RecursionError):
-                parsed = None
-            if isinstance(parsed, dict):
-                attributes = parsed
-        return attributes
+        """The CloudEvent attributes the letter shows: the binary mode's `ce_*` headers, else a
+        structured-mode value's; empty when it shows none."""
+        binary = {
+            name.removeprefix("ce_"): value.decode("utf-8", "replace")
+            for name, value in self.original_headers
+            if name.startswith("ce_")
+        }
+        if binary or self.value[:1] != b"{":
+            return binary
+        try:
+            parsed = json.loads(self.value)
+        except (ValueError, RecursionError):
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
 
     @property
     def event_id(self) -> str | None:

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from marketplace.errors import PermanentError
 from workers.dlq.letters import StoredLetter, canonical_tenant
 
-_DURATION = re.compile(r"(\d{1,9})([smhd])")
+_DURATION = re.compile(r"([0-9]{1,9})([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_REF = re.compile(r"(\d{1,9}):(\d{1,19})")
+_REF = re.compile(r"([0-9]{1,9}):([0-9]{1,19})")
 
 
 class SelectionError(PermanentError, ValueError):
@@ -53,7 +53,10 @@ def parse_moment(text: str, *, now: datetime | None = None) -> datetime:
     match = _DURATION.fullmatch(text.strip())
     if match:
         amount, unit = match.groups()
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
+        except OverflowError:
+            raise SelectionError(f"{text!r} reaches back before year 1") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
