@@ -1,5 +1,6 @@
 # Developer entry points. Local services are provisioned by scripts/services.sh
-# (Kafka 4.3.0 KRaft, Redis, PostgreSQL; state in ~/.cache/marketplace-services).
+# (Kafka 4.3.0 KRaft, Redis, PostgreSQL; state in ~/.cache/marketplace-services). Its ports
+# and state home come from the environment (KAFKA_PORT, REDIS_PORT, PG_PORT, ...): see its header.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -10,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 RUN_ENV := KAFKA_ENABLED=$${KAFKA_ENABLED:-true} \
 	DATABASE_URL=$${DATABASE_URL:-postgresql+psycopg://marketplace:marketplace@127.0.0.1:5432/marketplace}
 
-.PHONY: install services services-down services-status test run bench lint
+.PHONY: install services services-down services-status test unit-coverage run bench lint
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +30,15 @@ services-down: ## Stop the services started by `make services`
 services-status: ## One line per service; fails if any is down
 	scripts/services.sh status
 
-test: install lint services ## Lint and types, then the whole suite against the real services
+test: install lint services ## Lint and types, the whole suite against the real services, unit coverage
 	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory unit-coverage
+
+# No service reachable (port 9 answers nothing), so only what runs in-process counts.
+unit-coverage: install ## The unit tests alone, without any service: coverage of workers/ (at least 85%)
+	env -u CI TEST_KAFKA_PORT=9 TEST_REDIS_PORT=9 TEST_POSTGRES_PORT=9 \
+		$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider tests/workers tests/events tests/domain
+	$(VENV)/bin/coverage report
 
 run: install services ## Migrate, create the topics and run every Procfile process
 	$(RUN_ENV) $(VENV)/bin/marketplace db upgrade

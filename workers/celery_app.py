@@ -16,12 +16,11 @@ from typing import Any
 from celery import Celery
 from kombu import Exchange, Queue
 
-from workers import constants, log_context
-from workers.settings import current_settings
+from workers import constants, log_context, runtime
 
 
 def celery_config() -> dict[str, Any]:
-    settings = current_settings()
+    settings = runtime.current().settings
     return {
         "broker_url": settings.redis_url,
         # kombu's Redis transport, putting back tasks held when Redis went away.
@@ -76,8 +75,10 @@ def celery_config() -> dict[str, Any]:
     }
 
 
+# Every task gets the failure policy of its base class, periodic ones included.
 app = Celery(
     "marketplace",
+    task_cls="workers.task_base:MarketplaceTask",
     include=[
         "workers.inbound_tasks",
         "workers.command_tasks",

@@ -205,8 +205,9 @@ def _bridge(args: argparse.Namespace) -> int:
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.dead_letter import DeadLetterSender
+    from workers.inbound_ledger import InboundLedger
     from workers.kafka_clients import connect, make_consumer, make_producer
-    from workers.producer import shared_ledger
+    from workers.runtime import Runtime
     from workers.task_sender import TaskSender
 
     stopping = threading.Event()
@@ -220,7 +221,7 @@ def _bridge(args: argparse.Namespace) -> int:
         return 0
     bridge = Bridge(
         consumer,
-        TaskSender(app, shared_ledger()),
+        TaskSender(app, InboundLedger(Runtime(settings).redis)),
         DeadLetterSender(
             producer, settings.kafka_dlq_topic, max_record_bytes=settings.kafka_max_record_bytes
         ),

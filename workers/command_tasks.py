@@ -19,19 +19,25 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_type_hints
 
+from celery import Task
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
+from marketplace import validation
 from marketplace.domain import commands, disputes, listings, orders, quotes, rfps
 from marketplace.domain.context import Context
+from marketplace.domain.inputs import Description, Lane, Message, ReasonText, Requirements, Title
 from marketplace.errors import PermanentError
-from marketplace.events.schema import Currency, EntityId, Instant, MinorUnits, Money, TenantId
+from marketplace.events.schema import (
+    Currency,
+    EntityId,
+    Instant,
+    MinorUnits,
+    Money,
+    TenantId,
+)
+from workers import runtime
 from workers.celery_app import app
-from workers.database import transaction
 from workers.publish_tasks import request_publish
-from workers.task_base import MarketplaceTask
-
-Text = Annotated[str, Field(min_length=1)]
-
 
 COMMAND_ID = "command_id"
 """An operation taking this keyword receives the task id, as an idempotency key."""
@@ -41,10 +47,11 @@ class InvalidArguments(PermanentError, ValueError):
     """A command was sent with arguments it cannot run with."""
 
 
-def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `operation(ctx, **kwargs)` as the task `name`, taking only JSON kwargs."""
+def command(name: str) -> Callable[[Callable[..., Any]], Task]:
+    """Declare `operation(ctx, **kwargs)` as the task `name`, taking only JSON kwargs; returns
+    the task (`create_listing.delay(...)`)."""
 
-    def register(operation: Callable[..., Any]) -> Callable[..., Any]:
+    def register(operation: Callable[..., Any]) -> Task:
         hints = get_type_hints(operation, include_extras=True)
         signature = inspect.signature(operation)
         parameters = [p for p in list(signature.parameters.values())[1:] if p.name != COMMAND_ID]
@@ -56,41 +63,34 @@ def command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             f"{name}.kwargs", __config__=ConfigDict(extra="forbid", strict=False), **fields
         )
 
-        @app.task(name=name, base=MarketplaceTask, bind=True, ignore_result=False)
-        def run(self: MarketplaceTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
-            def work() -> dict[str, Any]:
-                if args:
-                    expected = ", ".join(arguments_model.model_fields)
-                    raise InvalidArguments(
-                        f"{name} takes keyword arguments only (--kwargs '{{...}}': {expected}); "
-                        f"got {len(args)} positional"
-                    )
-                try:
-                    arguments = arguments_model.model_validate(kwargs)
-                except ValidationError as error:
-                    problems = "; ".join(
-                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-                    )
-                    raise InvalidArguments(f"{name}: {problems}") from None
-                values = dict(arguments)
-                identity = {COMMAND_ID: self.request.id} if takes_id else {}
-                with transaction() as ctx:
-                    ran = commands.run_once(
-                        ctx,
-                        values["tenant_id"],
-                        self.request.id,
-                        name,
-                        lambda: operation(ctx, **values, **identity),
-                    )
-                # A repeat may follow a crash between the first run's commit and its request.
-                if ctx.recorded or ran.repeated:
-                    request_publish(redelivered=ran.repeated)
-                return ran.result
+        def run(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            if args:
+                expected = ", ".join(arguments_model.model_fields)
+                raise InvalidArguments(
+                    f"{name} takes keyword arguments only (--kwargs '{{...}}': {expected}); "
+                    f"got {len(args)} positional"
+                )
+            try:
+                arguments = arguments_model.model_validate(kwargs)
+            except ValidationError as error:
+                problems = "; ".join(validation.problems(error))
+                raise InvalidArguments(f"{name}: {problems}") from None
+            values = dict(arguments)
+            identity = {COMMAND_ID: self.request.id} if takes_id else {}
+            with runtime.current().transaction() as ctx:
+                ran = commands.run_once(
+                    ctx,
+                    values["tenant_id"],
+                    self.request.id,
+                    name,
+                    lambda: operation(ctx, **values, **identity),
+                )
+            # A repeat may follow a crash between the first run's commit and its request.
+            if ctx.recorded or ran.repeated:
+                request_publish(redelivered=ran.repeated)
+            return ran.result
 
-            return self.run_guarded(work)
-
-        run.__doc__ = operation.__doc__
-        return operation
+        return app.task(run, name=name, bind=True, ignore_result=False, __doc__=operation.__doc__)
 
     return register
 
@@ -100,11 +100,11 @@ def create_listing(
     ctx: Context,
     tenant_id: TenantId,
     seller_id: EntityId,
-    title: Text,
-    lane: Text,
+    title: Title,
+    lane: Lane,
     price: MinorUnits,
     currency: Currency,
-    description: str | None = None,
+    description: Description | None = None,
     *,
     command_id: str,
 ) -> Any:
@@ -137,7 +137,9 @@ def update_listing(
 
 
 @command("marketplace.listings.close")
-def close_listing(ctx: Context, tenant_id: TenantId, listing_id: EntityId, reason: Text) -> Any:
+def close_listing(
+    ctx: Context, tenant_id: TenantId, listing_id: EntityId, reason: ReasonText
+) -> Any:
     """Close a listing (emits listing.closed with its final statistics)."""
     return listings.close_listing(ctx, tenant_id, listing_id, reason)
 
@@ -150,7 +152,7 @@ def submit_quote(
     buyer_id: EntityId,
     amount: MinorUnits,
     currency: Currency,
-    message: str = "",
+    message: Message = "",
     *,
     command_id: str,
 ) -> Any:
@@ -186,7 +188,7 @@ def complete_order(ctx: Context, tenant_id: TenantId, order_id: EntityId) -> Any
 
 
 @command("marketplace.orders.cancel")
-def cancel_order(ctx: Context, tenant_id: TenantId, order_id: EntityId, reason: Text) -> Any:
+def cancel_order(ctx: Context, tenant_id: TenantId, order_id: EntityId, reason: ReasonText) -> Any:
     """Cancel a created or paid order (emits order.cancelled)."""
     return orders.cancel_order(ctx, tenant_id, order_id, reason)
 
@@ -197,7 +199,7 @@ def open_dispute(
     tenant_id: TenantId,
     order_id: EntityId,
     opened_by: EntityId,
-    reason: Text,
+    reason: ReasonText,
     evidence: list[str] | None = None,
     *,
     command_id: str,
@@ -231,9 +233,9 @@ def broadcast_rfp(
     ctx: Context,
     tenant_id: TenantId,
     buyer_id: EntityId,
-    title: Text,
-    requirements: Text,
-    target_lanes: Annotated[list[Text], Field(min_length=1)],
+    title: Title,
+    requirements: Requirements,
+    target_lanes: Annotated[list[Lane], Field(min_length=1)],
     deadline: Instant,
     budget: Money | None = None,
     *,

@@ -26,15 +26,10 @@ from datetime import UTC, datetime, timedelta
 from kafka import KafkaProducer
 
 from marketplace.domain import outbox
-from marketplace.events import envelope
-from workers import constants
+from workers import constants, runtime
 from workers.broker_errors import BROKER_ERRORS, REDIS_ERRORS
 from workers.celery_app import app
-from workers.database import transaction
 from workers.kafka_errors import REFUSED_RECORD_ERRORS
-from workers.producer import shared_producer, shared_redis
-from workers.settings import current_settings
-from workers.task_base import MarketplaceTask
 
 logger = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 30.0
@@ -47,7 +42,7 @@ def request_publish(*, redelivered: bool = False) -> None:
     A redelivered task may be one that died right after setting the flag, before enqueueing
     the publish task: the flag would swallow every request for its TTL, so it asks regardless.
     """
-    redis = shared_redis()
+    redis = runtime.current().redis
     try:
         queued = redelivered or redis.set(
             constants.PUBLISH_QUEUED_KEY, 1, nx=True, ex=constants.PUBLISH_QUEUED_TTL_SECONDS
@@ -60,20 +55,20 @@ def request_publish(*, redelivered: bool = False) -> None:
             redis.delete(constants.PUBLISH_QUEUED_KEY)
 
 
-@app.task(name=constants.PUBLISH_TASK, base=MarketplaceTask, bind=True)
-def publish(self: MarketplaceTask) -> int:
+@app.task(name=constants.PUBLISH_TASK)
+def publish() -> int:
     """Publish every pending outbox row; returns how many rows this call sent or skipped."""
     # Cleared before draining: a request made from now on gets a task of its own.
-    shared_redis().delete(constants.PUBLISH_QUEUED_KEY)
-    return self.run_guarded(drain)
+    runtime.current().redis.delete(constants.PUBLISH_QUEUED_KEY)
+    return drain()
 
 
-@app.task(name=constants.SWEEP_TASK, base=MarketplaceTask, bind=True)
-def sweep(self: MarketplaceTask) -> int:
+@app.task(name=constants.SWEEP_TASK)
+def sweep() -> int:
     """Beat: find rows left pending too long (a crash after commit) and publish them."""
-    stale_seconds = current_settings().outbox_stale_seconds
+    stale_seconds = runtime.current().settings.outbox_stale_seconds
     older_than = datetime.now(UTC) - timedelta(seconds=stale_seconds)
-    with transaction() as ctx:
+    with runtime.current().transaction() as ctx:
         stale = outbox.pending_count(ctx.session, older_than=older_than)
     if stale:
         logger.warning("%d outbox rows pending for over %ss; publishing", stale, stale_seconds)
@@ -83,15 +78,16 @@ def sweep(self: MarketplaceTask) -> int:
 
 def drain() -> int:
     """Publish batches until no row is left that this publisher may send now."""
-    settings = current_settings()
+    current = runtime.current()
+    settings = current.settings
     drained = 0
     while True:
-        with transaction() as ctx:
+        with current.transaction() as ctx:
             rows = outbox.claim_pending(ctx.session, limit=constants.PUBLISH_BATCH_SIZE)
             if not rows:
                 return drained
             if settings.kafka_enabled:
-                refused = _send(shared_producer(), rows)
+                refused = _send(current.producer, rows)
                 outbox.mark_parked(ctx.session, refused)
                 outbox.mark_sent(ctx.session, [row for row in rows if row not in refused])
             else:
@@ -106,13 +102,12 @@ def _send(producer: KafkaProducer, rows: list[outbox.OutboxMessage]) -> list[out
     answering) fails the whole batch, which is retried."""
     futures, refused = [], []
     for row in rows:
-        record = envelope.to_record(envelope.from_stored(row.envelope))
         try:
             futures.append(
                 (
                     row,
                     producer.send(
-                        record.topic, value=record.value, key=record.key, headers=record.headers
+                        row.topic, value=row.record_value, key=row.record_key, headers=row.headers
                     ),
                 )
             )

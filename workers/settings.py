@@ -1,15 +1,14 @@
 """The one typed settings object, read from the environment (and an optional `.env`).
 
-Read by `load_settings()`; `current_settings()` keeps the process's copy for the worker
-modules. Nothing below `workers` reads the environment. A bad value stops start-up with one
-message that names every bad variable and what it accepts.
+Read by `load_settings()`; a worker process keeps its copy in `workers.runtime`. Nothing
+below `workers` reads the environment. A bad value stops start-up with one message that names
+every bad variable and what it accepts.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from functools import lru_cache
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -145,9 +144,3 @@ def _redacted(value: object) -> object:
 
 
 _URL_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
-
-
-@lru_cache(maxsize=1)
-def current_settings() -> Settings:
-    """The process-wide settings; tests build their own with `load_settings`."""
-    return load_settings()

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from celery import Task
+from celery.exceptions import Retry
 from celery.signals import task_postrun, task_prerun
 
 from marketplace.errors import PermanentError
-from workers import constants, log_context, retry_policy
-from workers.settings import current_settings
+from workers import constants, log_context, retry_policy, runtime
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class GaveUp(PermanentError):
@@ -31,48 +29,64 @@ class GaveUp(PermanentError):
 
 
 class MarketplaceTask(Task):
+    """The base of every marketplace task (`workers.celery_app.task`): the failure policy wraps
+    the task's body, so a body holds only its work."""
+
     throws = (PermanentError,)
     max_retries = None  # counted by `retry_policy.exhausted`, which also bounds age
     typing = False  # arguments are checked by the task itself, naming every bad one
 
-    def run_guarded(
-        self, work: Callable[[], T], *, on_permanent: Callable[[BaseException], None] | None = None
-    ) -> T:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Not `super().__call__`: that pushes a request of its own, hiding the worker's
+        # (retries, headers) from the policy.
         try:
-            return work()
+            return self.run(*args, **kwargs)
         except Exception as error:
-            attempt = int(self.request.retries or 0)
-            first_attempt_at = float(
-                _header(self.request, constants.HEADER_FIRST_ATTEMPT_AT) or time.time()
-            )
-            age = time.time() - first_attempt_at
-            final: BaseException = error
-            if retry_policy.is_retryable(error):
-                settings = current_settings()
-                if not retry_policy.exhausted(
-                    attempt + 1,
-                    age,
-                    max_attempts=settings.task_max_retries + 1,
-                    max_age_seconds=settings.task_max_age_seconds,
-                ):
-                    raise self._retry(error, attempt, first_attempt_at) from error
-                final = GaveUp(f"gave up after {attempt + 1} attempts in {age:.0f}s: {error!r}")
-            elif not isinstance(error, PermanentError):
-                # Failing as "expected" (Task.throws) would hide the stack of a real bug.
-                logger.exception("unexpected error")
-                final = GaveUp(f"unexpected {type(error).__name__}: {error}")
-            if on_permanent is not None:
-                try:
-                    on_permanent(final)
-                except Exception as unstored:
-                    # The dead letter is not stored: failing now would lose the event.
-                    logger.warning("could not store the dead letter, will retry: %r", unstored)
-                    raise self._retry(unstored, attempt, first_attempt_at) from unstored
-            raise final from error
+            raise self._settle(error, args, kwargs) from error
+
+    def on_permanent(
+        self, error: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Called once when the task fails for good; inbound tasks dead-letter their event."""
+
+    def _settle(
+        self, error: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> BaseException:
+        """The exception the task ends with: a retry, or the permanent failure."""
+        if isinstance(error, Retry):  # the body asked for a retry itself
+            return error
+        attempt = int(self.request.retries or 0)
+        first_attempt_at = float(
+            _header(self.request, constants.HEADER_FIRST_ATTEMPT_AT) or time.time()
+        )
+        age = time.time() - first_attempt_at
+        final: BaseException = error
+        if retry_policy.is_retryable(error):
+            settings = runtime.current().settings
+            if not retry_policy.exhausted(
+                attempt + 1,
+                age,
+                max_attempts=settings.task_max_retries + 1,
+                max_age_seconds=settings.task_max_age_seconds,
+            ):
+                return self._retry(error, attempt, first_attempt_at)
+            final = GaveUp(f"gave up after {attempt + 1} attempts in {age:.0f}s: {error!r}")
+        elif not isinstance(error, PermanentError):
+            # Failing as "expected" (Task.throws) would hide the stack of a real bug.
+            logger.exception("unexpected error")
+            final = GaveUp(f"unexpected {type(error).__name__}: {error}")
+        try:
+            self.on_permanent(final, args, kwargs)
+        except Exception as unstored:
+            # The dead letter is not stored: failing now would lose the event.
+            logger.warning("could not store the dead letter, will retry: %r", unstored)
+            return self._retry(unstored, attempt, first_attempt_at)
+        return final
 
     def _retry(self, error: BaseException, attempt: int, first_attempt_at: float) -> BaseException:
         countdown = retry_policy.backoff_seconds(
-            attempt, visibility_timeout=current_settings().broker_visibility_timeout_seconds
+            attempt,
+            visibility_timeout=runtime.current().settings.broker_visibility_timeout_seconds,
         )
         logger.info("attempt %d failed, retrying in %.1fs: %r", attempt + 1, countdown, error)
         headers = {

@@ -66,19 +66,21 @@ class Context:
             source=self.source,
             time=now,
         )
-        cloudevent = envelope.to_dict(event)
+        record = envelope.to_record(event)
         message = OutboxMessage(
-            event_id=cloudevent["id"],
+            event_id=event.get_id(),
             tenant_id=tenant_id,
-            topic=topic.name,
-            envelope=cloudevent,
+            topic=record.topic,
+            record_value=record.value,
+            record_key=record.key,
+            record_headers=[[name, value.decode()] for name, value in record.headers],
             status=OutboxStatus.PENDING,
             attempts=0,
             created_at=now,
         )
         self.session.add(message)
         self.recorded.append(message)
-        logger.debug("recorded %s %s for %s", topic.name, cloudevent["id"], cloudevent["subject"])
+        logger.debug("recorded %s %s for %s", topic.name, event.get_id(), event.get_subject())
         return message
 
 

@@ -16,8 +16,9 @@ from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
+from marketplace import validation
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import DisputeOutcome, ListingKind
 from marketplace.events.schema import (
@@ -43,6 +44,7 @@ Lane = Annotated[str, Text(LANE_LENGTH, strip=True)]
 ReasonText = Annotated[str, Text(REASON_LENGTH, strip=True)]
 Description = Annotated[str, Text(DESCRIPTION_LENGTH, min_length=0)]
 Message = Annotated[str, Text(MESSAGE_LENGTH, min_length=0)]
+Requirements = Annotated[str, Text(REQUIREMENTS_LENGTH, strip=True)]
 
 
 class _Input(BaseModel):
@@ -106,7 +108,7 @@ class NewRfp(_Input):
     id: EntityId | None = None
     buyer_id: EntityId
     title: Title
-    requirements: Annotated[str, Text(REQUIREMENTS_LENGTH, strip=True)]
+    requirements: Requirements
     target_lanes: Annotated[list[Lane], Field(min_length=1, max_length=MAX_TARGET_LANES)]
     deadline: Instant
     budget: Money | None = None
@@ -132,7 +134,7 @@ def parse(model: type[M], values: object, *, entity: str, entity_id: str | None,
     try:
         return model.model_validate(dict(values))
     except ValidationError as error:
-        raise InvalidInput(entity, entity_id, action, _problems(error)) from None
+        raise InvalidInput(entity, entity_id, action, validation.problems(error)) from None
 
 
 def checked_id(entity_id: object, *, entity: str, action: str) -> str:
@@ -141,24 +143,5 @@ def checked_id(entity_id: object, *, entity: str, action: str) -> str:
     try:
         return _ENTITY_ID.validate_python(entity_id)
     except ValidationError as error:
-        problems = [f"{entity} id: {_worded(item)}" for item in error.errors()]
+        problems = [f"{entity} id: {validation.worded(item)}" for item in error.errors()]
         raise InvalidInput(entity, None, action, problems) from None
-
-
-def _problems(error: ValidationError) -> list[str]:
-    return [
-        f"{'.'.join(str(part) for part in item['loc']) or 'input'}: {_worded(item)}"
-        for item in error.errors()
-    ]
-
-
-WORDING = {
-    "extra_forbidden": "unknown field",
-    "model_type": "must be an object",
-}
-"""Pydantic's messages reworded for the person who sent the command (`model_type` would name
-a Python class: `Input should be a valid dictionary or instance of Money`)."""
-
-
-def _worded(item: ErrorDetails) -> str:
-    return WORDING.get(item["type"], item["msg"])

@@ -26,6 +26,7 @@ from cloudevents.core.v1.event import CloudEvent
 from dateutil.parser import isoparse
 from pydantic import ValidationError
 
+from marketplace import validation
 from marketplace.events import topics
 from marketplace.events.envelope import (
     JSON_FORMAT,
@@ -341,9 +342,7 @@ def _payload(topic: topics.Topic, data: Any, problems: list[str]) -> Payload | N
     try:
         return topic.payload.model_validate(data)
     except ValidationError as error:
-        for item in error.errors():
-            where = ".".join(str(part) for part in item["loc"])
-            problems.append(f"data.{where}: {item['msg']}")
+        problems += validation.problems(error, prefix="data.")
         return None
 
 

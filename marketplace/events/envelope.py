@@ -126,19 +126,9 @@ def to_record(event: CloudEvent) -> OutboundRecord:
 
 
 def to_dict(event: CloudEvent) -> dict[str, Any]:
-    """The structured-mode JSON object, as a task argument or an outbox column."""
+    """The structured-mode JSON object, as a task argument."""
     result: dict[str, Any] = json.loads(JSON_FORMAT.write(event))
     return result
-
-
-def from_stored(structured: dict[str, Any]) -> CloudEvent:
-    """One of our own events back from its `to_dict` form (an outbox row), ready to send."""
-
-    def factory(attributes: dict[str, Any], data: Any) -> CloudEvent:
-        attributes["time"] = EventTime.of(attributes["time"])
-        return CloudEvent(attributes, data)
-
-    return JSON_FORMAT.read(factory, json.dumps(structured))  # type: ignore[return-value]
 
 
 def _tenant_key(event: Any) -> str | None:

@@ -127,17 +127,10 @@ class Market:
         with self.db.sessions() as session, session.begin():
             return operation(self.context(session), self.tenant, *args, **kwargs)
 
-    def deliver(
-        self,
-        topic: topics.Topic,
-        data: dict[str, Any],
-        *,
-        event_id: str | None = None,
-        source: str | None = None,
-        time: datetime | None = None,
-    ) -> inbound.Applied:
-        """An inbound CloudEvent as the bridge would hand it over, applied in one transaction."""
-        event = self.inbound_event(topic, data, event_id=event_id, source=source, time=time)
+    def deliver(self, topic: topics.Topic, data: dict[str, Any], **options: Any) -> inbound.Applied:
+        """An inbound CloudEvent as the bridge would hand it over, applied in one transaction;
+        `options` as for `inbound_event`."""
+        event = self.inbound_event(topic, data, **options)
         with self.db.sessions() as session, session.begin():
             return inbound.apply(self.context(session), event)
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import exc, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import exc, select, text
 from sqlalchemy.engine import make_url
 
 from marketplace.domain import database
-from marketplace.domain.models import Base, EventContext, Listing
+from marketplace.domain.models import Base, EventContext, Listing, OutboxMessage
 from marketplace.events import topics
 from tests.domain.conftest import NOW, SELLER, TENANT, Database, Market
 
@@ -50,7 +53,7 @@ def test_upgrading_again_changes_nothing(db: Database) -> None:
 
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-            ("0002",)
+            (ScriptDirectory.from_config(database.alembic_config()).get_current_head(),)
         ]
 
 
@@ -105,3 +108,28 @@ def test_postgresql_sessions_read_instants_in_utc_whatever_the_servers_zone(
     )  # fmt: skip
     with postgres_east_of_utc.engine.connect() as connection:
         assert connection.execute(text("SHOW TimeZone")).scalar() == "UTC"
+
+
+def test_an_outbox_row_recorded_before_0003_is_sent_as_the_record_it_describes(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    database.upgrade(url, "0002")
+    cloudevent = {"specversion": "1.0", "id": "e-1", "type": "t", "tenantid": TENANT, "data": {}}
+    engine = database.make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox (event_id, tenant_id, topic, envelope, status, attempts,"
+                " created_at) VALUES ('e-1', :tenant, 't', :envelope, 'pending', 0, :now)"
+            ),
+            {"tenant": TENANT, "envelope": json.dumps(cloudevent), "now": NOW},
+        )
+
+    database.upgrade(url)
+
+    with database.make_session_factory(engine)() as session:
+        (row,) = session.scalars(select(OutboxMessage))
+        assert (row.envelope, row.record_key) == (cloudevent, TENANT.encode())
+        assert row.headers == [("content-type", b"application/cloudevents+json")]
+    engine.dispose()

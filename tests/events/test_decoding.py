@@ -221,17 +221,6 @@ STRUCTURED_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "problems"), STRUCTURED_CASES)
-def test_a_bad_structured_envelope_is_refused_naming_its_problems(
-    structured_record, rejected, inbound_envelope, changes, problems
-):
-    given = structured_record(inbound_envelope(**changes), topic=topics.PAYMENT_COMPLETED.name)
-
-    error = rejected(given)
-
-    assert_names(error, *problems)
-
-
 BINARY_CASES = [
     pytest.param({"drop": ("specversion",)}, ["specversion: missing"], id="no-specversion"),
     pytest.param(
@@ -269,11 +258,19 @@ BINARY_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "problems"), BINARY_CASES)
-def test_a_bad_binary_envelope_is_refused_naming_its_problems(
-    binary_record, rejected, inbound_envelope, changes, problems
+BAD_ENVELOPES = [
+    pytest.param(mode, *case.values, id=f"{mode}-{case.id}")
+    for mode, cases in (("structured", STRUCTURED_CASES), ("binary", BINARY_CASES))
+    for case in cases
+]
+
+
+@pytest.mark.parametrize(("mode", "changes", "problems"), BAD_ENVELOPES)
+def test_a_bad_envelope_is_refused_naming_its_problems(
+    request, rejected, inbound_envelope, mode, changes, problems
 ):
-    given = binary_record(inbound_envelope(**changes), topic=topics.PAYMENT_COMPLETED.name)
+    record = request.getfixturevalue(f"{mode}_record")
+    given = record(inbound_envelope(**changes), topic=topics.PAYMENT_COMPLETED.name)
 
     error = rejected(given)
 

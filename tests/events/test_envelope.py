@@ -300,12 +300,3 @@ def test_the_marketplace_cannot_publish_on_a_consumed_topic():
             payload=payload,
             source="marketplace-svc",
         )
-
-
-def test_a_stored_event_is_sent_exactly_as_it_was_built(publish):
-    published = publish(topics.RFP_BROADCAST)
-
-    stored = json.loads(json.dumps(envelope.to_dict(published.event)))
-    again = envelope.to_record(envelope.from_stored(stored))
-
-    assert again == published.record

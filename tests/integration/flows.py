@@ -48,15 +48,9 @@ def draft_listing(
     )
 
 
-def published_listing(
-    client: Celery,
-    tenant: str,
-    *,
-    seller: str = "seller-1",
-    lane: str = "vendora",
-    price: int = 5000,
-) -> dict[str, Any]:
-    listing = draft_listing(client, tenant, seller=seller, lane=lane, price=price)
+def published_listing(client: Celery, tenant: str, **draft: Any) -> dict[str, Any]:
+    """A listing drafted (`draft` as for `draft_listing`), then published."""
+    listing = draft_listing(client, tenant, **draft)
     return call(client, "marketplace.listings.publish", tenant_id=tenant, listing_id=listing["id"])
 
 

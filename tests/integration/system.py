@@ -430,8 +430,8 @@ def kafka_server(port: int, data_dir: Path, log_dir: Path) -> Process:
     properties = data_dir / "server.properties"
     properties.write_text(
         template.replace("@KAFKA_DATA_DIR@", str(data_dir / "log"))
-        .replace("127.0.0.1:9093", f"127.0.0.1:{port + 1}")
-        .replace("127.0.0.1:9092", f"127.0.0.1:{port}")
+        .replace("@KAFKA_CONTROLLER_PORT@", str(port + 1))
+        .replace("@KAFKA_PORT@", str(port))
     )
     java = [
         "java",

@@ -83,36 +83,86 @@ class FakeConsumer:
         self.log.append("offsets committed")
 
 
-class FakeSender:
-    """Fails the first `failures` sends as if Redis were down."""
+class Flaky:
+    """Fails its first `failures` attempts."""
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
-        self.sent: list[InboundEvent] = []
         self.attempts = 0
 
-    def send(self, events: Sequence[InboundEvent]) -> None:
+    def attempt(self, outage: BaseException) -> None:
         self.attempts += 1
         if self.attempts <= self.failures:
-            raise BrokerUnavailable("redis down")
+            raise outage
+
+
+class FakeSender(Flaky):
+    """Fails the first `failures` sends as if Redis were down."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__(failures)
+        self.sent: list[InboundEvent] = []
+
+    def send(self, events: Sequence[InboundEvent]) -> None:
+        self.attempt(BrokerUnavailable("redis down"))
         self.sent.extend(events)
 
 
-class FakeDeadLetters:
+class FakeDeadLetters(Flaky):
     """Fails the first `failures` deliveries as if the dead-letter topic were unreachable."""
 
     def __init__(self, log: list[str], failures: int = 0) -> None:
+        super().__init__(failures)
         self.letters: list[Any] = []
         self.log = log
-        self.failures = failures
-        self.attempts = 0
 
     def deliver(self, letters: Sequence[Any]) -> None:
-        self.attempts += 1
-        if self.attempts <= self.failures:
-            raise DeadLetterUnavailable("dead-letter topic unreachable")
+        self.attempt(DeadLetterUnavailable("dead-letter topic unreachable"))
         self.letters.extend(letters)
         self.log.append("dead letters flushed")
 
     def close(self) -> None:
         self.log.append("dead letters closed")
+
+
+class FakeFuture:
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class FakeProducer:
+    """kafka-python's producer as the publish tasks use it: `sent` holds what Kafka acknowledged;
+    `refuse(topic, error)` makes that topic's sends fail, `down` fails every flush."""
+
+    def __init__(self) -> None:
+        self.sent: list[SimpleNamespace] = []
+        self.refused: dict[str, BaseException] = {}
+        self.down: BaseException | None = None
+        self.flushes = 0
+        self._in_flight: list[SimpleNamespace] = []
+
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None
+    ) -> FakeFuture:
+        error = self.refused.get(topic)
+        if error is None:
+            self._in_flight.append(
+                SimpleNamespace(topic=topic, value=value, key=key, headers=headers)
+            )
+        return FakeFuture(error)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.flushes += 1
+        if self.down is not None:
+            self._in_flight.clear()
+            raise self.down
+        self.sent.extend(self._in_flight)
+        self._in_flight.clear()
+
+    def events(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """The structured CloudEvents sent (to `topic`)."""
+        return [json.loads(r.value) for r in self.sent if topic in (None, r.topic)]

@@ -13,7 +13,6 @@ from workers.settings import (
     SecurityProtocol,
     Settings,
     SettingsError,
-    current_settings,
     load_settings,
 )
 
@@ -185,19 +184,6 @@ def test_explicit_values_win_over_the_environment(environment):
     environment(KAFKA_CONSUMER_GROUP="from-env")
 
     assert load_settings(kafka_consumer_group="explicit").kafka_consumer_group == "explicit"
-
-
-def test_the_process_settings_are_read_once(environment, monkeypatch):
-    environment(EVENT_SOURCE="first")
-    current_settings.cache_clear()
-    try:
-        first = current_settings()
-        monkeypatch.setenv("EVENT_SOURCE", "second")
-
-        assert current_settings() is first
-        assert first.event_source == "first"
-    finally:
-        current_settings.cache_clear()
 
 
 def test_a_bad_url_is_echoed_without_its_password(refused):

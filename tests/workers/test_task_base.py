@@ -11,19 +11,28 @@ from celery.exceptions import Retry
 
 from marketplace.domain.errors import IllegalTransition, InvalidInput, NotFound, NotYetKnown
 from marketplace.errors import PermanentError, TransientError
-from workers import constants
+from workers import constants, runtime
 from workers.celery_app import app
-from workers.settings import current_settings
 from workers.task_base import GaveUp, MarketplaceTask, _bind_log_context, _unbind_log_context
 
 
 class RecordingTask(MarketplaceTask):  # type: ignore[misc]
+    """Its body raises `failure`; it records the retries and the permanent failures it got."""
+
     name = "tests.recording"
+    failure: BaseException
     retried: list[dict[str, Any]]
+    dead_letter: Any
+
+    def run(self) -> None:
+        raise self.failure
 
     def retry(self, **options: Any) -> Retry:  # type: ignore[override]
         self.retried.append(options)
         return Retry("retry", when=options.get("countdown"))
+
+    def on_permanent(self, error: BaseException, args: Any, kwargs: Any) -> None:
+        self.dead_letter(error)
 
 
 @pytest.fixture
@@ -43,16 +52,17 @@ def run(
     dead_letter: Any = None,
 ) -> list[BaseException]:
     letters: list[BaseException] = []
-
-    def fail() -> None:
-        raise error
-
+    task.failure, task.dead_letter = error, dead_letter or letters.append
     task.push_request(retries=retries, headers=headers or {})
     try:
-        task.run_guarded(fail, on_permanent=dead_letter or letters.append)
+        task()
     finally:
         task.pop_request()
     return letters
+
+
+def current_settings() -> Any:
+    return runtime.current().settings
 
 
 def test_a_transient_failure_is_retried_with_a_countdown_and_its_first_attempt_time(

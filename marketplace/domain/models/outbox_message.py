@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.domain.models.base import TENANT, Base
@@ -22,7 +23,8 @@ class OutboxStatus(enum.StrEnum):
 
 
 class OutboxMessage(Base):
-    """`envelope` is the complete structured-mode CloudEvent, ready to send as it is.
+    """The Kafka record of one CloudEvent, stored as it will be sent: a publisher sends these
+    bytes and rebuilds nothing.
 
     The autoincrement id is the publishing order: within a tenant, rows are sent by id.
     """
@@ -36,8 +38,22 @@ class OutboxMessage(Base):
     event_id: Mapped[str] = mapped_column(String(200), unique=True)
     tenant_id: Mapped[str] = mapped_column(TENANT)
     topic: Mapped[str] = mapped_column(String(200))
-    envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    record_value: Mapped[bytes] = mapped_column(LargeBinary)
+    record_key: Mapped[bytes] = mapped_column(LargeBinary)
+    record_headers: Mapped[list[list[str]]] = mapped_column(JSON)
+    """`[[name, value], …]`; our headers are ASCII (`content-type`)."""
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        """The structured CloudEvent the record carries, for reading (tests, operators)."""
+        cloudevent: dict[str, Any] = json.loads(self.record_value)
+        return cloudevent
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The headers as kafka-python sends them."""
+        return [(name, value.encode()) for name, value in self.record_headers]

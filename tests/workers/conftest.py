@@ -1,0 +1,84 @@
+"""The worker's tasks in-process: a `Runtime` on SQLite, fakeredis and a fake Kafka producer,
+and Celery's in-memory transport as the broker, so the glue between a message and the domain
+runs without any service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from kombu import pools
+from kombu.transport import memory
+
+from marketplace.domain import database
+from tests.workers.fakes import FakeProducer
+from workers import inbound_tasks, publish_tasks, runtime
+from workers.celery_app import app
+from workers.settings import load_settings
+
+
+@dataclass
+class Worker:
+    runtime: runtime.Runtime
+    producer: FakeProducer
+    redis: fakeredis.FakeRedis
+    redis_server: fakeredis.FakeServer
+    """`redis_server.connected = False` is Redis going away."""
+
+    def command(self, name: str, *, command_id: str | None = None, **kwargs: Any) -> Any:
+        """Run the command task `name` as a worker would; its result, or its exception."""
+        return app.tasks[name].apply(kwargs=kwargs, task_id=command_id or str(uuid.uuid4())).get()
+
+    def apply(self, cloudevent: dict[str, Any], **options: Any) -> Any:
+        """Run the inbound task of `cloudevent`'s type, as the bridge would send it."""
+        task = inbound_tasks.TASKS[cloudevent["type"]]
+        return task.apply(args=[cloudevent], task_id=cloudevent["id"], **options).get()
+
+    def publish(self) -> int:
+        return int(publish_tasks.publish.apply().get())
+
+    def queued(self, queue: str) -> list[dict[str, Any]]:
+        """The task messages waiting on `queue`, taken off it."""
+        messages = []
+        waiting = memory.Channel.queues.get(queue)
+        while waiting is not None and not waiting.empty():
+            messages.append(waiting.get_nowait())
+        return messages
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Worker]:
+    url = f"sqlite:///{tmp_path / 'marketplace.db'}"
+    database.upgrade(url)
+    producer, redis_server = FakeProducer(), fakeredis.FakeServer()
+    redis = fakeredis.FakeRedis(server=redis_server)
+    settings = load_settings(
+        database_url=url, kafka_enabled=True, task_max_retries=2, _env_file=None
+    )
+    installed = runtime.Runtime(settings, producer_factory=lambda _: producer, redis_client=redis)
+    previous = runtime.install(installed)
+    broker = {"broker_url": app.conf.broker_url, "broker_transport": app.conf.broker_transport}
+    app.conf.update(broker_url="memory://", broker_transport="memory")
+    _forget_connections()
+    memory.Channel.queues.clear()
+    try:
+        yield Worker(installed, producer, redis, redis_server)
+    finally:
+        memory.Channel.queues.clear()
+        app.conf.update(broker)
+        _forget_connections()
+        installed.session_factory.kw["bind"].dispose()
+        runtime.install(previous)
+
+
+def _forget_connections() -> None:
+    """Celery and kombu keep the pools of the first broker they reached; dropped, the next use
+    builds them for the broker configured now."""
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None

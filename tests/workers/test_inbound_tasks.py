@@ -1,0 +1,112 @@
+"""Inbound tasks in-process, as the bridge sends them: applied once, dead-lettered when they can
+never apply, retried while they cannot yet, and always settled in the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from marketplace.events import topics
+from tests import factories
+from tests.workers.conftest import Worker
+from workers import constants, inbound_tasks
+from workers.celery_app import app
+
+TENANT = "00000000-0000-0000-0000-000000000001"
+DLQ = "eventzr.marketplace.dlq.v1"
+
+
+def event_created(event_id: str = "evt-1") -> dict[str, Any]:
+    data = {
+        "id": event_id,
+        "organizerId": "org-1",
+        "name": "Expo",
+        "startsAt": "2026-05-01T09:00:00Z",
+        "endsAt": "2026-05-03T18:00:00Z",
+    }
+    return factories.cloudevent(topics.EVENT_CREATED, TENANT, data)
+
+
+def payment(order_id: str) -> dict[str, Any]:
+    data = {"id": "pay-1", "orderId": order_id, "amount": 5000, "currency": "USD"}
+    return factories.cloudevent(topics.PAYMENT_COMPLETED, TENANT, data)
+
+
+def dead_letters(worker: Worker) -> list[dict[str, str]]:
+    return [
+        {name: value.decode() for name, value in record.headers}
+        for record in worker.producer.sent
+        if record.topic == DLQ
+    ]
+
+
+def test_every_consumed_topic_has_its_task_on_the_inbound_queue() -> None:
+    for topic in topics.CONSUMED:
+        task = inbound_tasks.TASKS[topic.name]
+        assert task.name == topic.task and app.tasks[topic.task] is task._get_current_object()
+        assert app.amqp.router.route({}, task.name)["queue"].name == constants.INBOUND_QUEUE
+    assert set(inbound_tasks.TASKS) == {topic.name for topic in topics.CONSUMED}
+
+
+def test_an_event_is_applied_once_and_settled_in_the_ledger(worker: Worker) -> None:
+    cloudevent = event_created()
+    worker.runtime.ledger.record([cloudevent], now=0)
+
+    first = worker.apply(cloudevent)
+    again = worker.apply(cloudevent)
+
+    assert (first["duplicate"], first["entity"]["eventId"]) == (False, "evt-1")
+    assert (again["duplicate"], again["entity"]) == (True, None)
+    assert worker.runtime.ledger.size() == 0
+
+
+def test_an_event_for_another_topic_is_dead_lettered_with_the_task_as_its_stage(
+    worker: Worker,
+) -> None:
+    cloudevent = event_created()
+    worker.runtime.ledger.record([cloudevent], now=0)
+    task = inbound_tasks.TASKS[topics.PROFILE_UPDATED.name]
+
+    with pytest.raises(Exception, match="invalid CloudEvent"):
+        task.apply(args=[cloudevent], task_id=cloudevent["id"]).get()
+
+    (letter,) = dead_letters(worker)
+    assert letter["dlq-stage"] == topics.PROFILE_UPDATED.task
+    assert letter["dlq-original-topic"] == topics.EVENT_CREATED.name
+    assert worker.runtime.ledger.size() == 0
+
+
+def test_a_payment_for_an_order_not_known_yet_is_retried_then_dead_lettered(
+    worker: Worker,
+) -> None:
+    with pytest.raises(Exception, match="gave up after 3 attempts"):
+        worker.apply(payment("order-not-yet"))
+
+    (letter,) = dead_letters(worker)
+    assert "not known yet" in letter["dlq-error-message"]
+
+
+@pytest.mark.parametrize("arguments", [["not an event"], [1, 2], [None]])
+def test_a_task_sent_by_hand_with_odd_arguments_is_dead_lettered(
+    worker: Worker, arguments: list[Any]
+) -> None:
+    task = inbound_tasks.TASKS[topics.EVENT_CREATED.name]
+
+    with pytest.raises(Exception):  # noqa: B017  (each argument fails its own way)
+        task.apply(args=arguments).get()
+
+    (letter,) = dead_letters(worker)
+    assert letter["dlq-stage"] == topics.EVENT_CREATED.task
+
+
+def test_with_kafka_disabled_a_dead_letter_is_logged_whole(
+    worker: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker.runtime.settings = worker.runtime.settings.model_copy(update={"kafka_enabled": False})
+
+    with pytest.raises(Exception, match="invalid CloudEvent"):
+        inbound_tasks.TASKS[topics.PROFILE_UPDATED.name].apply(args=[event_created()]).get()
+
+    assert worker.producer.sent == []
+    assert any('\\"id\\": \\"evt-1\\"' in record.getMessage() for record in caplog.records)
