@@ -25,6 +25,7 @@ REDIS_DATABASES = {
     "kafka-off": 11,
     "crashes": 10,
     "broker-transport": 9,
+    "dead-letters": 8,
     "bench-pipeline": 7,
     "bench-enqueue": 6,
 }

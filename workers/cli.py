@@ -6,6 +6,9 @@ marketplace schemas --out DIR    one JSON Schema per event type
 marketplace asyncapi [--out FILE]  the AsyncAPI 3.0 document of every topic
 marketplace db upgrade           apply the database migrations
 marketplace bridge               run the Kafka → Celery bridge
+marketplace dlq list|show [REF…]  browse the dead letters (filters: see --help)
+marketplace dlq replay [REF…]     send dead letters back (--dry-run first)
+marketplace status [--json]      one screen of health; exit 1 when something is down
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per socket event
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin
     try:
         return int(args.run(args) or 0)
     except MarketplaceError as error:
@@ -65,7 +70,51 @@ def _parser() -> argparse.ArgumentParser:
 
     bridge = commands.add_parser("bridge", help="run the Kafka → Celery bridge")
     bridge.set_defaults(run=_bridge)
+
+    dlq = commands.add_parser("dlq", help="browse and replay the dead letters")
+    dlq_commands = dlq.add_subparsers(required=True, metavar="ACTION")
+    for action, text in (
+        ("list", "a table of the selected dead letters"),
+        ("show", "everything the selected dead letters hold"),
+        ("replay", "send the selected dead letters back to their topic or task"),
+    ):
+        sub = dlq_commands.add_parser(action, help=text)
+        _dlq_selection_arguments(sub)
+        if action == "replay":
+            sub.add_argument("--dry-run", action="store_true", help="show what would be sent")
+        sub.set_defaults(run=_dlq, action=action)
+
+    status = commands.add_parser("status", help="health of every part; exit 1 if one is down")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(run=_status)
     return parser
+
+
+def _dlq_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    from workers.dlq.selection import parse_moment, parse_ref
+
+    def parsed(parse: Callable[[str], object]) -> Callable[[str], object]:
+        def convert(text: str) -> object:
+            try:
+                return parse(text)
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+
+        return convert
+
+    parser.add_argument(
+        "refs", nargs="*", type=parsed(parse_ref), metavar="REF", help="<partition>:<offset>"
+    )
+    parser.add_argument("--topic", action="append", default=[], help="original topic")
+    parser.add_argument("--type", action="append", default=[], help="CloudEvent type")
+    parser.add_argument("--tenant", action="append", default=[], help="tenant id")
+    parser.add_argument("--stage", action="append", default=[], help="`bridge` or a task name")
+    parser.add_argument("--error", action="append", default=[], help="error class")
+    parser.add_argument(
+        "--since", type=parsed(parse_moment), help="failed at or after: 30m, 2h, 7d or ISO 8601"
+    )
+    parser.add_argument("--until", type=parsed(parse_moment), help="failed before (same forms)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _topics(args: argparse.Namespace) -> int:
@@ -232,6 +281,47 @@ def _bridge(args: argparse.Namespace) -> int:
     )
     bridge.run()
     return 0
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from workers.dlq import commands
+    from workers.dlq.selection import Selection
+
+    settings = load_settings()
+    selection = Selection(
+        topics=args.topic,
+        types=args.type,
+        tenants=args.tenant,
+        stages=args.stage,
+        errors=args.error,
+        since=args.since,
+        until=args.until,
+    )
+    if args.action == "replay":
+        return commands.replay_letters(
+            settings, selection, args.refs, as_json=args.json, dry_run=args.dry_run
+        )
+    show = commands.list_letters if args.action == "list" else commands.show_letters
+    return show(settings, selection, args.refs, as_json=args.json)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workers import status
+    from workers.celery_client import client_app
+
+    settings = load_settings()
+    app = client_app(settings)
+    try:
+        checks = status.collect(settings, app=app)
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps(status.as_json(checks), indent=2))
+    else:
+        status.print_checks(Console(), checks)
+    return 0 if all(check.up for check in checks) else 1
 
 
 def _safe_url(url: str) -> str:

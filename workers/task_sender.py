@@ -4,7 +4,7 @@ pipeline on a reused connection, each event recorded in the inbound ledger first
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery import Celery
@@ -27,10 +27,12 @@ class TaskSender:
     def send(self, events: Sequence[InboundEvent]) -> None:
         self.send_cloudevents([event.to_dict() for event in events])
 
-    def send_cloudevents(self, cloudevents: Sequence[dict[str, Any]]) -> None:
+    def send_cloudevents(
+        self, cloudevents: Sequence[dict[str, Any]], *, headers: Mapping[str, Any] | None = None
+    ) -> None:
         """Enqueue valid structured CloudEvents as `apply_batch` tasks of up to
         `INBOUND_BATCH_SIZE` events; returns once Redis has them all, in the ledger and in the
-        queue.
+        queue. `headers` are added to every task's (a replay's `dlq-replayed-from`).
 
         A failed pipeline may have delivered part of the batch: the caller sends the whole
         batch again, and the duplicates are no-ops downstream (the inbox).
@@ -53,7 +55,7 @@ class TaskSender:
                         constants.APPLY_BATCH_TASK,
                         args=[batch],
                         queue=constants.INBOUND_QUEUE,
-                        headers={constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at},
+                        headers={constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at, **(headers or {})},
                         producer=producer,
                         retry=False,
                         ignore_result=True,

@@ -80,6 +80,7 @@ def test_topics_create_makes_every_topic_and_the_dead_letter_topic_once(
 ) -> None:
     dlq = f"eventzr.marketplace.dlq.cli-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("KAFKA_DLQ_TOPIC", dlq)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka)  # the test stack's, not the default
 
     assert main(["topics", "create"]) == 0
     assert main(["topics", "create"]) == 0
@@ -92,3 +93,55 @@ def test_topics_create_makes_every_topic_and_the_dead_letter_topic_once(
         admin.delete_topics([dlq])
     finally:
         admin.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["dlq", "list", "--since", "yesterday"], "30m, 2h, 7d"),
+        (["dlq", "show", "1:x"], "<partition>:<offset>"),
+        (["dlq", "replay", "--until", "1w"], "ISO 8601"),
+    ],
+)
+def test_dlq_refuses_a_criterion_it_cannot_read_naming_what_it_accepts(
+    argv: list[str], problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_dlq_needs_kafka(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAFKA_ENABLED", "false")
+
+    assert main(["dlq", "list"]) == 2
+    assert "KAFKA_ENABLED is false" in capsys.readouterr().err
+
+
+def test_status_exits_1_naming_every_part_that_is_down(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    closed = _closed_port()
+    monkeypatch.setenv("KAFKA_ENABLED", "true")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{closed}")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed}/0")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'never-migrated.db'}")
+
+    assert main(["status", "--json"]) == 1
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["up"] is False
+    states = {check["name"]: check["up"] for check in report["checks"]}
+    assert states == {"kafka": False, "redis": False, "database": False, "workers": False}
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

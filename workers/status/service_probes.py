@@ -1,0 +1,99 @@
+"""Redis (queues, the inbound ledger), the database (the outbox) and the workers' part of
+`marketplace status`."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import redis
+from celery import Celery
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from marketplace.domain import outbox
+from marketplace.domain.database import make_engine
+from marketplace.domain.models import OutboxMessage, OutboxStatus
+from workers import constants
+from workers.inbound_ledger import ENQUEUED_AT_KEY, InboundLedger
+from workers.settings import Settings
+from workers.status.check import TIMEOUT_MS, Check
+
+QUEUE_PRIORITY_SEP = "\x06\x16"
+QUEUE_PRIORITIES = (3, 6, 9)
+"""kombu's Redis transport keeps a queue's messages of priority p > 0 in `<queue>\\x06\\x16<p>`."""
+UNACKED_KEY = "unacked"
+"""kombu's hash of the messages workers took and did not acknowledge yet."""
+
+
+def redis_checks(settings: Settings) -> list[Check]:
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=TIMEOUT_MS / 1000,
+        socket_connect_timeout=TIMEOUT_MS / 1000,
+    )
+    try:
+        client.ping()
+        depths = {
+            queue: sum(
+                int(client.llen(key))
+                for key in (queue, *(f"{queue}{QUEUE_PRIORITY_SEP}{p}" for p in QUEUE_PRIORITIES))
+            )
+            for queue in constants.QUEUES
+        }
+        taken = int(client.hlen(UNACKED_KEY))
+        queues = ", ".join(f"{queue} {depth}" for queue, depth in depths.items())
+        summary = f"queued: {queues}; {taken} taken by workers, not yet acknowledged"
+        ledger = InboundLedger(client).size()
+        oldest = client.zrange(ENQUEUED_AT_KEY, 0, 0, withscores=True)
+        age = round(time.time() - float(oldest[0][1]), 1) if oldest else None
+        aged = f", oldest enqueued {age:.0f}s ago" if age is not None else ""
+        return [
+            Check("redis", True, summary, {"queues": depths, "unacknowledged": taken}),
+            Check(
+                "ledger",
+                True,
+                f"{ledger} inbound events unsettled{aged}",
+                {"size": ledger, "oldest_age_seconds": age},
+            ),
+        ]
+    finally:
+        client.close()
+
+
+def database_check(settings: Settings) -> Check:
+    url = make_url(settings.database_url)
+    connect_args = (
+        {"connect_timeout": TIMEOUT_MS // 1000} if url.get_backend_name() == "postgresql" else {}
+    )
+    engine = make_engine(settings.database_url, connect_args=connect_args)
+    try:
+        with Session(engine) as session:
+            pending = outbox.pending_count(session)
+            parked = outbox.parked_count(session)
+            oldest = session.scalar(
+                select(func.min(OutboxMessage.created_at)).where(
+                    OutboxMessage.status == OutboxStatus.PENDING
+                )
+            )
+    finally:
+        engine.dispose()
+    age = None
+    if oldest is not None:
+        oldest = oldest.replace(tzinfo=UTC) if oldest.tzinfo is None else oldest
+        age = round((datetime.now(UTC) - oldest).total_seconds(), 1)
+    aged = f", oldest {age:.0f}s old" if age is not None else ""
+    summary = f"outbox: {pending} pending{aged}, {parked} parked"
+    details = {"outbox_pending": pending, "outbox_oldest_age_seconds": age, "outbox_parked": parked}
+    return Check("database", True, summary, details)
+
+
+def workers_check(app: Celery, ping_seconds: float) -> Check:
+    replies = app.control.inspect(timeout=ping_seconds).ping() or {}
+    names = sorted(replies)
+    if names:
+        return Check(
+            "workers", True, f"{len(names)} answered: {', '.join(names)}", {"names": names}
+        )
+    return Check("workers", False, f"none answered a ping within {ping_seconds}s", {"names": []})
