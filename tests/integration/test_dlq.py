@@ -41,7 +41,7 @@ from tests.integration.system import (
     TopicReader,
     celery_client_of,
     private_pipeline,
-    queued_task_ids,
+    queued_event_ids,
     session_maker,
     wait_for,
 )
@@ -283,7 +283,7 @@ def test_a_dry_run_sends_nothing(
         assert (dry["dry_run"], dry["would_send"], dry["would_fail"]) == (True, 2, 0)
         assert {letter["action"] for letter in dry["letters"]} == {"record", "task"}
         assert _end_offsets(consumed) == ends, "no record written"
-        assert event["id"] not in queued_task_ids(pipeline, "inbound"), "no task enqueued"
+        assert event["id"] not in queued_event_ids(pipeline, "inbound"), "no task enqueued"
         assert pipeline.redis.zscore(ENQUEUED_AT_KEY, entry_of(event)) is None, "nor recorded"
     finally:
         restart_worker(pipeline)
