@@ -12,6 +12,7 @@ applied or dead-lettered is settled in the inbound ledger (see `workers.inbound_
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from typing import Any
 
 from celery import Task
@@ -19,7 +20,7 @@ from celery import Task
 from marketplace.domain import inbound
 from marketplace.errors import PermanentError
 from marketplace.events import decoding, topics
-from marketplace.events.envelope import EnvelopeError
+from marketplace.events.envelope import EnvelopeError, InboundEvent
 from workers import constants, dead_letter, log_context, retry_policy, runtime, task_base
 from workers.celery_app import app
 from workers.publish_tasks import request_publish
@@ -89,8 +90,8 @@ class NotABatch(PermanentError, ValueError):
 
 @app.task(name=constants.APPLY_BATCH_TASK, base=InboundBatchTask, bind=True)
 def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int]:
-    """Apply the bridge's batch of CloudEvents in one transaction, each in a savepoint of its own:
-    an event that fails is rolled back alone and settled alone — dead-lettered (stage: its
+    """Apply the bridge's batch of CloudEvents in one transaction (`inbound.apply_batch`): an
+    event that fails is rolled back alone and settled alone — dead-lettered (stage: its
     topic's task) if it never can apply, or sent on as its topic's task to be retried (with that
     task's backoff, attempts and age counted from this batch's enqueueing) — while its
     batch-mates commit."""
@@ -101,23 +102,24 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
     retried: list[dict[str, Any]] = []
     settled: list[Any] = []
     duplicates = 0
+    decoded: list[tuple[dict[str, Any], InboundEvent]] = []
+    for cloudevent in cloudevents:
+        try:
+            decoded.append((cloudevent, decoding.from_dict(cloudevent, accepted=topics.CONSUMED)))
+        except EnvelopeError as error:
+            dead.append((cloudevent, error, _stage(cloudevent, self.name)))
     with current.transaction() as ctx:
-        for cloudevent in cloudevents:
-            try:
-                event = decoding.from_dict(cloudevent, accepted=topics.CONSUMED)
-            except EnvelopeError as error:
-                dead.append((cloudevent, error, _stage(cloudevent, self.name)))
-                continue
-            with log_context.bound(event.id, event.tenant_id):
-                outcome = inbound.apply_isolated(ctx, event)
-                if isinstance(outcome, inbound.Applied):
-                    settled.append(cloudevent)
-                    duplicates += outcome.duplicate
-                elif retry_policy.is_retryable(outcome):
-                    logger.info("not applied now, retrying on its own: %r", outcome)
-                    retried.append(cloudevent)
-                else:
-                    dead.append((cloudevent, task_base.permanent(outcome), event.topic.task or ""))
+        outcomes = inbound.apply_batch(ctx, [event for _, event in decoded], around=_logged)
+    for (cloudevent, event), outcome in zip(decoded, outcomes, strict=True):
+        if isinstance(outcome, inbound.Applied):
+            settled.append(cloudevent)
+            duplicates += outcome.duplicate
+        elif retry_policy.is_retryable(outcome):
+            with _logged(event):
+                logger.info("not applied now, retrying on its own: %r", outcome)
+            retried.append(cloudevent)
+        else:
+            dead.append((cloudevent, task_base.permanent(outcome), event.topic.task or ""))
     # Once committed: a dead letter or a retry that cannot be sent fails the batch, whose
     # next attempt finds its applied events in the inbox.
     for cloudevent, failure, stage in dead:
@@ -132,6 +134,10 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
         "retried": len(retried),
         "dead_lettered": len(dead),
     }
+
+
+def _logged(event: InboundEvent) -> AbstractContextManager[None]:
+    return log_context.bound(event.id, event.tenant_id)
 
 
 def _stage(cloudevent: Any, batch_task: str) -> str:

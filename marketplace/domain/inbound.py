@@ -1,23 +1,32 @@
 """One entry point for consumed events: record them in the inbox, then apply their effect.
 
-`apply` is idempotent per (tenant, source, id): the inbox row is written in the same
-transaction as the effect, so it exists exactly when the effect does. A second delivery is a
-no-op; an effect that raises leaves nothing behind (the caller's transaction rolls back,
-inbox row included), so a transient failure can simply be retried. The same event delivered
-to two workers at once: the second inbox insert waits for the first transaction and then
-raises `sqlalchemy.exc.IntegrityError`, which the worker retries as transient and which then
-finds the inbox row.
+Applying is idempotent per (tenant, source, id): the inbox row is written in the same
+transaction as the effect, so it exists exactly when the effect does. The row is claimed with
+`INSERT … ON CONFLICT DO NOTHING`: an event already applied inserts nothing and is a no-op,
+and the same event in two workers at once makes the second insert wait for the first
+transaction and then find the row (a duplicate), with no read before the write. An effect that
+raises leaves nothing behind (the caller's transaction, or the event's savepoint, rolls back
+with its inbox row), so a transient failure can simply be retried.
+
+A batch (`apply_batch`) is applied optimistically: one inbox insert for all its events and
+their effects one after the other, in one savepoint. If any of them raises, that savepoint is
+rolled back and each event is applied again in a savepoint of its own (`apply_isolated`), so
+the one that fails is rolled back alone; a batch without failures costs no per-event savepoint.
 
 The dispatch table has exactly one effect per consumed topic, checked at import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
+
+from sqlalchemy.dialects import postgresql, sqlite
 
 from marketplace.domain import (
     event_contexts,
@@ -48,31 +57,41 @@ Effect = Callable[[Context, str, envelope.InboundEvent], Base]
 P = TypeVar("P", bound=Payload)
 
 
+InboxKey = tuple[str, str, str]
+"""(canonical tenant id, CloudEvent source, CloudEvent id)"""
+Around = Callable[[envelope.InboundEvent], AbstractContextManager[object]]
+
+
 def apply(ctx: Context, event: envelope.InboundEvent) -> Applied:
-    tenant = tenants.canonical(event.tenant_id, action=f"apply {event.topic.name}")
-    key = (tenant, event.source, event.id)
-    if ctx.session.get(InboxEntry, key) is not None:
-        logger.info("%s %s from %s: already applied", event.topic.name, event.id, event.source)
-        return Applied(duplicate=True, entity=None)
-    ctx.session.add(
-        InboxEntry(
-            tenant_id=tenant,
-            source=event.source,
-            event_id=event.id,
-            topic=event.topic.name,
-            processed_at=ctx.now(),
-        )
-    )
-    ctx.session.flush()
-    entity = EFFECTS[event.topic.name](ctx, tenant, event)
-    logger.info("%s %s from %s: applied", event.topic.name, event.id, event.source)
-    return Applied(duplicate=False, entity=entity)
+    """One event; raises what its effect raises (the caller's transaction rolls back)."""
+    (applied,) = _apply_in_turn(ctx, [event], _nothing_around)
+    return applied
+
+
+def apply_batch(
+    ctx: Context, events: Sequence[envelope.InboundEvent], *, around: Around | None = None
+) -> list[Applied | Exception]:
+    """Each event applied or its exception returned, in order, in the caller's transaction (see
+    the module's docstring). `around(event)` is entered while that event is applied: the
+    caller's per-event logging context."""
+    around = around or _nothing_around
+    recorded = len(ctx.recorded)
+    try:
+        with ctx.session.begin_nested():
+            return list(_apply_in_turn(ctx, events, around))
+    except Exception as error:
+        del ctx.recorded[recorded:]
+        logger.info("a batch of %d failed together (%r); applying each alone", len(events), error)
+    outcomes: list[Applied | Exception] = []
+    for event in events:
+        with around(event):
+            outcomes.append(apply_isolated(ctx, event))
+    return outcomes
 
 
 def apply_isolated(ctx: Context, event: envelope.InboundEvent) -> Applied | Exception:
-    """`apply` in a savepoint of the caller's transaction, for a batch: an effect that raises is
-    rolled back alone (its inbox and outbox rows too), and its exception is returned; the
-    batch-mates applied before and after it commit with the caller's transaction."""
+    """`apply` in a savepoint of the caller's transaction: an effect that raises is rolled back
+    alone (its inbox and outbox rows too), and its exception is returned."""
     recorded = len(ctx.recorded)
     try:
         with ctx.session.begin_nested():
@@ -80,6 +99,58 @@ def apply_isolated(ctx: Context, event: envelope.InboundEvent) -> Applied | Exce
     except Exception as error:
         del ctx.recorded[recorded:]
         return error
+
+
+def _apply_in_turn(
+    ctx: Context, events: Sequence[envelope.InboundEvent], around: Around
+) -> list[Applied]:
+    if not events:
+        return []
+    keys = [
+        (tenants.canonical(e.tenant_id, action=f"apply {e.topic.name}"), e.source, e.id)
+        for e in events
+    ]
+    claimed = _claim_in_inbox(ctx, keys, events)
+    applied = []
+    for key, event in zip(keys, events, strict=True):
+        with around(event):
+            if key not in claimed:  # applied before, or earlier in this batch
+                logger.info(
+                    "%s %s from %s: already applied", event.topic.name, event.id, event.source
+                )
+                applied.append(Applied(duplicate=True, entity=None))
+                continue
+            claimed.discard(key)
+            entity = EFFECTS[event.topic.name](ctx, key[0], event)
+            logger.info("%s %s from %s: applied", event.topic.name, event.id, event.source)
+            applied.append(Applied(duplicate=False, entity=entity))
+    return applied
+
+
+def _claim_in_inbox(
+    ctx: Context, keys: Sequence[InboxKey], events: Sequence[envelope.InboundEvent]
+) -> set[InboxKey]:
+    """Insert the inbox rows of `events` in one statement; the keys that were not there."""
+    topic_of = {key: event.topic.name for key, event in zip(keys, events, strict=True)}
+    now = ctx.now()
+    rows = [
+        {"tenant_id": key[0], "source": key[1], "event_id": key[2], "topic": topic_of[key],
+         "processed_at": now}
+        for key in sorted(topic_of)  # one lock order, so batches that share events never deadlock
+    ]  # fmt: skip
+    dialect = postgresql if ctx.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(InboxEntry)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(InboxEntry.tenant_id, InboxEntry.source, InboxEntry.event_id)
+    )
+    inserted = ctx.session.execute(statement)
+    return {(tenant, source, event_id) for tenant, source, event_id in inserted}
+
+
+def _nothing_around(_event: envelope.InboundEvent) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
 
 
 def event_time(ctx: Context, event: envelope.InboundEvent) -> datetime:

@@ -1,5 +1,6 @@
-"""Several workers on PostgreSQL at once: row locks serialise what must not interleave, and a
-unique-key race surfaces as IntegrityError, which the worker retries as transient."""
+"""Several workers on PostgreSQL at once: row locks serialise what must not interleave; a
+unique-key race surfaces as IntegrityError, which the worker retries as transient, except in
+the inbox, where the second claim of an event waits for the first and finds it applied."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import exc
 
 from marketplace.domain import inbound
 from marketplace.domain.models import Seller
@@ -60,14 +60,33 @@ def test_the_same_event_in_two_workers_at_once_applies_once(postgres: Database) 
     event = market.inbound_event(topics.PROFILE_UPDATED, {"userId": "new", "displayName": "A"})
 
     with postgres.sessions() as session, session.begin():
-        inbound.apply(market.context(session), event)
+        first = inbound.apply(market.context(session), event)
         thread, outcome = in_background(lambda: market_apply(market, event))
+        assert outcome == [], "the second waits for the first transaction's inbox row"
     thread.join(timeout=10)
 
-    assert isinstance(outcome[0], exc.IntegrityError)
-    assert market_apply(market, event).duplicate  # the worker's retry
+    assert not first.duplicate
+    assert outcome == [inbound.Applied(duplicate=True, entity=None)]
+
+
+def test_the_same_event_in_a_batch_and_alone_at_once_applies_once(postgres: Database) -> None:
+    market = Market(postgres)
+    alone = market.inbound_event(topics.PROFILE_UPDATED, {"userId": "new", "displayName": "A"})
+    other = market.inbound_event(topics.PROFILE_UPDATED, {"userId": "two", "displayName": "B"})
+
+    with postgres.sessions() as session, session.begin():
+        inbound.apply(market.context(session), alone)
+        thread, outcome = in_background(lambda: market_batch(market, [other, alone]))
+    thread.join(timeout=10)
+
+    assert [applied.duplicate for applied in outcome[0]] == [False, True]
 
 
 def market_apply(market: Market, event: Any) -> inbound.Applied:
     with market.db.sessions() as session, session.begin():
         return inbound.apply(market.context(session), event)
+
+
+def market_batch(market: Market, events: list[Any]) -> list[inbound.Applied | Exception]:
+    with market.db.sessions() as session, session.begin():
+        return inbound.apply_batch(market.context(session), events)

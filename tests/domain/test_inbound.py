@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from marketplace.domain import inbound
 from marketplace.domain.errors import NotYetKnown
@@ -72,3 +73,47 @@ def test_a_failed_effect_leaves_nothing_behind_and_can_be_retried(market: Market
                              event_id="ce-9")  # fmt: skip
 
     assert not retried.duplicate and market.reload(order).status == "paid"
+
+
+def test_a_batch_applies_each_event_once_in_order_without_a_savepoint_each(
+    market: Market,
+) -> None:
+    market.draft_listing()
+    market.forget_events()
+    reviews = [
+        market.inbound_event(topics.REVIEW_CREATED, REVIEW | {"id": f"rev-{n}"}, event_id=f"ce-{n}")
+        for n in range(3)
+    ]
+    savepoints = []
+    with market.db.sessions() as session, session.begin():
+        event.listen(session.connection(), "savepoint", lambda *_: savepoints.append(1))
+        outcomes = inbound.apply_batch(market.context(session), [*reviews, reviews[0]])
+
+    assert [o.duplicate for o in outcomes if isinstance(o, inbound.Applied)] == [0, 0, 0, 1]
+    assert len(savepoints) == 1, "one for the whole batch"
+    seller = market.get(Seller, SELLER)
+    assert seller is not None and seller.rating_count == 3
+    assert market.types() == ["listing.updated"] * 3
+
+
+def test_in_a_batch_the_event_that_fails_is_rolled_back_alone(market: Market) -> None:
+    order = market.created_order()
+    market.forget_events()
+    early = {"id": "payment-1", "orderId": "order-2", "amount": 4500, "currency": "USD"}
+    events = [
+        market.inbound_event(topics.REVIEW_CREATED, REVIEW, event_id="ce-1"),
+        market.inbound_event(topics.PAYMENT_COMPLETED, early, event_id="ce-2"),
+        market.inbound_event(topics.PAYMENT_COMPLETED, early | {"orderId": order.id},
+                             event_id="ce-3"),
+    ]  # fmt: skip
+    with market.db.sessions() as session, session.begin():
+        ctx = market.context(session)
+        outcomes = inbound.apply_batch(ctx, events)
+        recorded = [message.topic for message in ctx.recorded]
+
+    assert isinstance(outcomes[1], NotYetKnown)
+    assert [isinstance(o, inbound.Applied) for o in outcomes] == [True, False, True]
+    assert market.get(InboxEntry, "wallet-svc", "ce-2") is None
+    assert market.get(InboxEntry, "wallet-svc", "ce-3") is not None
+    assert market.reload(order).status == "paid"
+    assert recorded == [topics.LISTING_UPDATED.name], "no event of the failed one"
