@@ -23,7 +23,7 @@ from marketplace.events import decoding, topics
 from marketplace.events.envelope import EnvelopeError, InboundEvent
 from workers import constants, dead_letter, log_context, retry_policy, runtime, task_base
 from workers.celery_app import app
-from workers.publish_tasks import request_publish
+from workers.publish_tasks import publish_now
 from workers.task_base import MarketplaceTask
 
 logger = logging.getLogger(__name__)
@@ -50,9 +50,9 @@ def apply_event(self: InboundTask, cloudevent: dict[str, Any]) -> dict[str, Any]
         applied = inbound.apply(ctx, event)
         entity = applied.entity.as_dict() if applied.entity is not None else None
     # A duplicate may be the redelivery of a task that died between its commit and its
-    # publish request: asking again is cheap and spares the sweep's delay.
+    # publishing: publishing again is cheap and spares the sweep's delay.
     if ctx.recorded or applied.duplicate:
-        request_publish(redelivered=applied.duplicate)
+        publish_now(redelivered=applied.duplicate)
     current.ledger.settle(cloudevent)
     return {"event_id": event.id, "duplicate": applied.duplicate, "entity": entity}
 
@@ -127,7 +127,7 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
     _retry_alone(retried, enqueued_at=task_base.enqueued_at(self.request))
     current.ledger.settle(*settled, *(cloudevent for cloudevent, _, _ in dead))
     if ctx.recorded or duplicates:
-        request_publish(redelivered=bool(duplicates))
+        publish_now(redelivered=bool(duplicates))
     return {
         "applied": len(settled) - duplicates,
         "duplicates": duplicates,

@@ -1,6 +1,10 @@
 """Publishing the outbox: pending CloudEvents → their Kafka topics.
 
-Any task whose transaction recorded events calls `request_publish()` after its commit;
+An inbound task publishes what it committed itself, right after its commit (`publish_now`):
+one claim of the outbox and one Kafka flush in the process that has the rows warm, with no
+task in between; under load a claim also takes what other processes committed meanwhile, so
+one flush serves many commits. When that cannot finish (Kafka down, more rows than a batch)
+it hands over to a publish task. Command tasks call `request_publish()` after their commit;
 requests made while a publish task is queued (for up to `PUBLISH_QUEUED_TTL_SECONDS`) add
 nothing, so a burst of commits costs one publish task.
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaProducer
@@ -55,6 +60,31 @@ def request_publish(*, redelivered: bool = False) -> None:
             redis.delete(constants.PUBLISH_QUEUED_KEY)
 
 
+PUBLISH_NOW_PAUSE_SECONDS = 10.0
+"""After `publish_now` failed, it hands over at once for this long: while Kafka is down each
+inbound task would otherwise wait out a send timeout."""
+_publish_now_paused_until = 0.0
+
+
+def publish_now(*, redelivered: bool = False) -> None:
+    """Publish one batch of pending rows here and now, after the caller's commit; if that fails
+    or leaves rows behind, request a publish task, which retries with backoff. Never raises:
+    the caller's change is committed already."""
+    global _publish_now_paused_until
+    if time.monotonic() < _publish_now_paused_until:
+        request_publish(redelivered=redelivered)
+        return
+    try:
+        published = _publish_batch(runtime.current())
+    except Exception as error:  # whatever it is, the publish task's policy sorts it out
+        logger.warning("publishing after commit failed, requesting a publish task: %r", error)
+        _publish_now_paused_until = time.monotonic() + PUBLISH_NOW_PAUSE_SECONDS
+        request_publish(redelivered=redelivered)
+        return
+    if published == constants.PUBLISH_BATCH_SIZE:  # a full batch: more may be waiting
+        request_publish(redelivered=redelivered)
+
+
 @app.task(name=constants.PUBLISH_TASK)
 def publish() -> int:
     """Publish every pending outbox row; returns how many rows this call sent or skipped."""
@@ -79,21 +109,27 @@ def sweep() -> int:
 def drain() -> int:
     """Publish batches until no row is left that this publisher may send now."""
     current = runtime.current()
-    settings = current.settings
     drained = 0
-    while True:
-        with current.transaction() as ctx:
-            rows = outbox.claim_pending(ctx.session, limit=constants.PUBLISH_BATCH_SIZE)
-            if not rows:
-                return drained
-            if settings.kafka_enabled:
-                refused = _send(current.producer, rows)
-                outbox.mark_parked(ctx.session, refused)
-                outbox.mark_sent(ctx.session, [row for row in rows if row not in refused])
-            else:
-                outbox.mark_skipped(ctx.session, rows)
-        drained += len(rows)
-        logger.info("%s %d outbox rows", "sent" if settings.kafka_enabled else "skipped", len(rows))
+    while published := _publish_batch(current):
+        drained += published
+    return drained
+
+
+def _publish_batch(current: runtime.Runtime) -> int:
+    """Claim up to a batch of rows, send them, settle them: one transaction; how many."""
+    kafka_enabled = current.settings.kafka_enabled
+    with current.transaction() as ctx:
+        rows = outbox.claim_pending(ctx.session, limit=constants.PUBLISH_BATCH_SIZE)
+        if not rows:
+            return 0
+        if kafka_enabled:
+            refused = _send(current.producer, rows)
+            outbox.mark_parked(ctx.session, refused)
+            outbox.mark_sent(ctx.session, [row for row in rows if row not in refused])
+        else:
+            outbox.mark_skipped(ctx.session, rows)
+    logger.info("%s %d outbox rows", "sent" if kafka_enabled else "skipped", len(rows))
+    return len(rows)
 
 
 def _send(producer: KafkaProducer, rows: list[outbox.OutboxMessage]) -> list[outbox.OutboxMessage]:

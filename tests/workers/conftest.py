@@ -87,6 +87,7 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
     app.conf.update(broker_url="memory://", broker_transport="memory")
     _forget_connections()
     memory.Channel.queues.clear()
+    publish_tasks._publish_now_paused_until = 0.0  # a process's state, so each test's own
     try:
         yield Worker(installed, producer, redis, redis_server)
     finally:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from kafka.errors import KafkaTimeoutError
 
 from marketplace.events import topics
 from tests import factories
@@ -129,7 +130,8 @@ def an_order(worker: Worker) -> str:
     worker.command("marketplace.quotes.submit", command_id="q-1", buyer_id="b-1", **quote)
     worker.command("marketplace.quotes.accept", tenant_id=TENANT, quote_id="q-1")
     order = worker.command("marketplace.orders.create", tenant_id=TENANT, quote_id="q-1")
-    worker.queued(constants.PUBLISH_QUEUE)
+    worker.queued(constants.PUBLISH_QUEUE)  # the commands' publish requests, dropped
+    worker.redis.delete(constants.PUBLISH_QUEUED_KEY)
     return str(order["id"])
 
 
@@ -189,3 +191,54 @@ def test_a_batch_argument_that_is_no_list_is_dead_lettered(worker: Worker) -> No
 
     (letter,) = dead_letters(worker)
     assert letter["dlq-stage"] == constants.APPLY_BATCH_TASK
+
+
+def escrow_release(order_id: str) -> dict[str, Any]:
+    data = {"id": "rel-1", "orderId": order_id, "sellerId": "seller-1", "amount": 5000,
+            "currency": "USD"}  # fmt: skip
+    return factories.cloudevent(topics.ESCROW_RELEASED, TENANT, data)
+
+
+def test_a_batch_publishes_what_it_committed_itself_with_one_flush(worker: Worker) -> None:
+    order = an_order(worker)
+    flushes = worker.producer.flushes
+    send_batch(worker, [payment(order), escrow_release(order)])
+
+    worker.run_queued()
+
+    (completed,) = worker.producer.events(topics.ORDER_COMPLETED.name)
+    assert completed["subject"].endswith(order)
+    assert worker.producer.flushes == flushes + 1
+    assert worker.queued(constants.PUBLISH_QUEUE) == [], "no publish task"
+
+
+def test_a_batch_that_cannot_publish_leaves_it_to_a_publish_task(worker: Worker) -> None:
+    order = an_order(worker)
+    worker.producer.down = KafkaTimeoutError("no broker")
+    send_batch(worker, [payment(order), escrow_release(order)])
+
+    (outcome,) = worker.run_queued()
+
+    assert outcome["applied"] == 2, "committed all the same"
+    assert len(worker.queued(constants.PUBLISH_QUEUE)) == 1
+    worker.producer.down = None
+    assert worker.publish() >= 1
+    assert len(worker.producer.events(topics.ORDER_COMPLETED.name)) == 1
+
+
+def test_after_a_failed_publish_the_next_batches_hand_over_without_trying(
+    worker: Worker,
+) -> None:
+    order = an_order(worker)
+    worker.producer.down = KafkaTimeoutError("no broker")
+    send_batch(worker, [payment(order)])
+    worker.run_queued()
+    worker.queued(constants.PUBLISH_QUEUE)
+    worker.redis.delete(constants.PUBLISH_QUEUED_KEY)
+    flushes = worker.producer.flushes
+
+    send_batch(worker, [escrow_release(order)])
+    worker.run_queued()
+
+    assert worker.producer.flushes == flushes, "Kafka not waited for again"
+    assert len(worker.queued(constants.PUBLISH_QUEUE)) == 1
