@@ -231,13 +231,13 @@ def test_after_a_failed_publish_the_next_batches_hand_over_without_trying(
 ) -> None:
     order = an_order(worker)
     worker.producer.down = KafkaTimeoutError("no broker")
-    send_batch(worker, [payment(order)])
+    send_batch(worker, [payment(order), escrow_release(order)])
     worker.run_queued()
     worker.queued(constants.PUBLISH_QUEUE)
     worker.redis.delete(constants.PUBLISH_QUEUED_KEY)
     flushes = worker.producer.flushes
 
-    send_batch(worker, [escrow_release(order)])
+    send_batch(worker, [escrow_release(order)])  # a duplicate publishes too (a redelivery)
     worker.run_queued()
 
     assert worker.producer.flushes == flushes, "Kafka not waited for again"
