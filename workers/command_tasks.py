@@ -8,7 +8,7 @@ outbox to be published, and returns the entity as a dict.
 
 Delivery is at least once, so a command may be delivered again after a worker died between
 its commit and its acknowledgement. The task id is the command id: its result is recorded in
-the command's transaction (`marketplace.domain.commands`) and a repeat returns it without
+the command's transaction (`marketplace.domain.command_runs`) and a repeat returns it without
 running again. Commands that create something also use it as the new entity's id, so the id
 Flower shows for the task is the entity's.
 """
@@ -23,7 +23,7 @@ from celery import Task
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from marketplace import validation
-from marketplace.domain import commands, disputes, listings, orders, quotes, rfps
+from marketplace.domain import command_runs, disputes, listings, orders, quotes, rfps
 from marketplace.domain.context import Context
 from marketplace.domain.inputs import Description, Lane, Message, ReasonText, Requirements, Title
 from marketplace.errors import PermanentError
@@ -78,7 +78,7 @@ def command(name: str) -> Callable[[Callable[..., Any]], Task]:
             values = dict(arguments)
             identity = {COMMAND_ID: self.request.id} if takes_id else {}
             with runtime.current().transaction() as ctx:
-                ran = commands.run_once(
+                ran = command_runs.run_once(
                     ctx,
                     values["tenant_id"],
                     self.request.id,

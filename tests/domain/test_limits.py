@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import String, select
 
 from marketplace.domain import (
-    commands,
+    command_runs,
     disputes,
     inputs,
     listings,
@@ -162,8 +162,8 @@ def test_a_command_naming_an_entity_by_an_id_no_row_could_have_is_refused(
 
 
 def test_a_command_id_longer_than_its_column_is_refused(market: Market) -> None:
-    def run(ctx: Context, tenant: str) -> commands.Ran:
-        return commands.run_once(
+    def run(ctx: Context, tenant: str) -> command_runs.Ran:
+        return command_runs.run_once(
             ctx, tenant, TOO_LONG_ID, "marketplace.listings.create", lambda: Seller()
         )
 

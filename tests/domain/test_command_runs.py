@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from marketplace.domain import commands, listings
+from marketplace.domain import command_runs, listings
 from marketplace.domain.context import Context
 from marketplace.domain.errors import IllegalTransition, InvalidInput
 from marketplace.domain.models import Listing, ListingStatus
@@ -13,15 +13,17 @@ from tests.domain.conftest import Market
 PUBLISH = "marketplace.listings.publish"
 
 
-def publish(market: Market, listing: Listing, command_id: str, name: str = PUBLISH) -> commands.Ran:
+def publish(
+    market: Market, listing: Listing, command_id: str, name: str = PUBLISH
+) -> command_runs.Ran:
     runs: list[str] = []
 
-    def run(ctx: Context, tenant: str) -> commands.Ran:
+    def run(ctx: Context, tenant: str) -> command_runs.Ran:
         def operation() -> Listing:
             runs.append(command_id)
             return listings.publish_listing(ctx, tenant, listing.id)
 
-        return commands.run_once(ctx, tenant, command_id, name, operation)
+        return command_runs.run_once(ctx, tenant, command_id, name, operation)
 
     ran = market.do(run)
     assert len(runs) == (0 if ran.repeated else 1)
@@ -70,12 +72,12 @@ def test_a_command_that_failed_left_nothing_and_runs_when_delivered_again(
 ) -> None:
     listing = market.draft_listing()
 
-    def failing(ctx: Context, tenant: str) -> commands.Ran:
+    def failing(ctx: Context, tenant: str) -> command_runs.Ran:
         def operation() -> Listing:
             listings.publish_listing(ctx, tenant, listing.id)
             raise ConnectionError("the database went away before the commit")
 
-        return commands.run_once(ctx, tenant, "command-1", PUBLISH, operation)
+        return command_runs.run_once(ctx, tenant, "command-1", PUBLISH, operation)
 
     with pytest.raises(ConnectionError):
         market.do(failing)
