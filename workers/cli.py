@@ -87,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="health of every part; exit 1 if one is down")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=_status)
+
+    metrics = commands.add_parser(
+        "metrics", help="serve the system's backlog and health as Prometheus metrics"
+    )
+    metrics.set_defaults(run=_metrics)
     return parser
 
 
@@ -322,6 +327,13 @@ def _status(args: argparse.Namespace) -> int:
     else:
         status.print_checks(Console(), checks)
     return 0 if all(check.up for check in checks) else 1
+
+
+def _metrics(_args: argparse.Namespace) -> int:
+    from workers import metrics_exporter
+
+    metrics_exporter.serve(load_settings())
+    return 0
 
 
 def _safe_url(url: str) -> str:

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     outbox_stale_seconds: int = Field(
         60, ge=1, description="Pending outbox rows older than this make beat ask for a publish."
     )
+    metrics_address: str = Field(
+        "127.0.0.1", description="Where `marketplace metrics` listens (0.0.0.0 in a container)."
+    )
+    metrics_port: int = Field(9108, ge=1, le=65535, description="Its port for `/metrics`.")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

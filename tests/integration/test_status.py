@@ -14,7 +14,8 @@ from tests.integration.system import System, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
-CHECKS = {"kafka", "lag", "bridge", "dead letters", "redis", "ledger", "database", "workers"}
+CHECKS = {"kafka", "lag", "bridge", "dead letters", "topics", "redis", "ledger", "database",
+          "workers"}  # fmt: skip
 REVIEWS = topics.REVIEW_CREATED.name
 
 

@@ -39,6 +39,7 @@ def kafka_checks(settings: Settings) -> list[Check]:
         checks += guarded("lag", lambda: [_lag(admin, settings)])
         checks += guarded("bridge", lambda: [_bridge(admin, settings)])
         checks += guarded("dead letters", lambda: [_dead_letters(admin, settings)])
+        checks += guarded("topics", lambda: [_records(admin, settings)])
         return checks
     except Exception as error:
         return [Check("kafka", False, f"unreachable: {short(error)}")]
@@ -85,6 +86,23 @@ def _lag(admin: KafkaAdminClient, settings: Settings) -> Check:
     else:
         summary = f"{total} records behind on {len(lag)} topics (group {group})"
     return Check("lag", not missing, summary, {"group": group, "topics": lag, "missing": missing})
+
+
+def _records(admin: KafkaAdminClient, settings: Settings) -> Check:
+    """Records ever written to each catalog topic (its partitions' end offsets): their rate is
+    the pipeline's throughput in and out."""
+    names = [topic.name for topic in topics.ALL]
+    partitions, missing = _partitions(admin, names)
+    ends = admin.list_partition_offsets(dict.fromkeys(partitions, OffsetSpec.LATEST))
+    records = dict.fromkeys(sorted(set(names) - set(missing)), 0)
+    for tp in partitions:
+        records[tp.topic] += ends[tp].offset
+    inbound = sum(records.get(topic.name, 0) for topic in topics.CONSUMED)
+    outbound = sum(records.get(topic.name, 0) for topic in topics.PRODUCED)
+    summary = f"{inbound} records written to the consumed topics, {outbound} to the produced"
+    if missing:
+        summary += f"; missing: {', '.join(sorted(missing))}"
+    return Check("topics", not missing, summary, {"records": records, "missing": missing})
 
 
 def _bridge(admin: KafkaAdminClient, settings: Settings) -> Check:
