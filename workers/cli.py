@@ -9,6 +9,8 @@ marketplace bridge               run the Kafka → Celery bridge
 marketplace dlq list|show [REF…]  browse the dead letters (filters: see --help)
 marketplace dlq replay [REF…]     send dead letters back (--dry-run first)
 marketplace status [--json]      one screen of health; exit 1 when something is down
+marketplace metrics              serve that health and the backlog as Prometheus metrics
+marketplace flower               run Flower behind basic auth (FLOWER_PASSWORD)
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="health of every part; exit 1 if one is down")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=_status)
+
+    flower = commands.add_parser("flower", help="run Flower behind basic auth (FLOWER_PASSWORD)")
+    flower.add_argument("--address", default="127.0.0.1", help="default: %(default)s")
+    flower.add_argument("--port", type=int, default=5555, help="default: %(default)s")
+    flower.set_defaults(run=_flower)
 
     metrics = commands.add_parser(
         "metrics", help="serve the system's backlog and health as Prometheus metrics"
@@ -327,6 +334,13 @@ def _status(args: argparse.Namespace) -> int:
     else:
         status.print_checks(Console(), checks)
     return 0 if all(check.up for check in checks) else 1
+
+
+def _flower(args: argparse.Namespace) -> int:
+    from workers import flower_launcher
+
+    flower_launcher.run(load_settings(), args.address, args.port)
+    return 0  # not reached: Flower replaced this process
 
 
 def _metrics(_args: argparse.Namespace) -> int:

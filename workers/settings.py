@@ -28,6 +28,10 @@ class SaslMechanism(enum.StrEnum):
     OAUTHBEARER = "OAUTHBEARER"
 
 
+DEFAULT_FLOWER_PASSWORD = "marketplace"
+"""Good for `make run` on a laptop and nowhere else (see `workers.flower_launcher`)."""
+
+
 class SettingsError(PermanentError, ValueError):
     """The environment holds a value the pipeline cannot run with."""
 
@@ -85,6 +89,11 @@ class Settings(BaseSettings):
     )
     outbox_stale_seconds: int = Field(
         60, ge=1, description="Pending outbox rows older than this make beat ask for a publish."
+    )
+    flower_password: str = Field(
+        DEFAULT_FLOWER_PASSWORD,
+        min_length=1,
+        description="Flower's basic-auth password (user admin); the default only on loopback.",
     )
     metrics_address: str = Field(
         "127.0.0.1", description="Where `marketplace metrics` listens (0.0.0.0 in a container)."
