@@ -48,6 +48,7 @@ run: install services ## Migrate, create the topics and run every Procfile proce
 
 bench: install services ## Throughput benchmarks, printed side by side
 	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.round_trips
 	$(VENV)/bin/python -m bench.pipeline
 
 lint: install ## ruff (rules and formatting) and mypy
