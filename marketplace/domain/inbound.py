@@ -8,10 +8,14 @@ transaction and then find the row (a duplicate), with no read before the write. 
 raises leaves nothing behind (the caller's transaction, or the event's savepoint, rolls back
 with its inbox row), so a transient failure can simply be retried.
 
-A batch (`apply_batch`) is applied optimistically: one inbox insert for all its events and
-their effects one after the other, in one savepoint. If any of them raises, that savepoint is
-rolled back and each event is applied again in a savepoint of its own (`apply_isolated`), so
-the one that fails is rolled back alone; a batch without failures costs no per-event savepoint.
+A batch (`apply_batch`) is applied optimistically: one inbox insert for all its events, the
+rows their effects will look up prefetched in one query per table (`PREFETCH`; the locked ones
+in the lock order order → quote → seller → listing, each in key order), and their effects one
+after the other, all in one savepoint. If any of them raises, that savepoint is rolled back,
+the prefetched rows are forgotten (their locks went with the savepoint), and each event is
+applied again in a savepoint of its own (`apply_isolated`), so the one that fails is rolled back
+alone; a batch without failures costs no per-event savepoint and no per-event lookup of a row
+its topic prefetches.
 
 The dispatch table has exactly one effect per consumed topic, checked at import.
 """
@@ -33,12 +37,22 @@ from marketplace.domain import (
     orders,
     payouts,
     profiles,
+    repository,
     reviews,
     sellers,
     tenants,
 )
 from marketplace.domain.context import Context
-from marketplace.domain.models import Base, InboxEntry
+from marketplace.domain.models import (
+    Base,
+    InboxEntry,
+    Listing,
+    Order,
+    Payout,
+    Quote,
+    Review,
+    Seller,
+)
 from marketplace.events import envelope, inbound, topics
 from marketplace.events.schema import Payload
 
@@ -78,10 +92,13 @@ def apply_batch(
     recorded = len(ctx.recorded)
     try:
         with ctx.session.begin_nested():
+            _prefetch(ctx, events)
             return list(_apply_in_turn(ctx, events, around))
     except Exception as error:
         del ctx.recorded[recorded:]
         logger.info("a batch of %d failed together (%r); applying each alone", len(events), error)
+    finally:
+        repository.forget_prefetched(ctx.session)
     outcomes: list[Applied | Exception] = []
     for event in events:
         with around(event):
@@ -149,6 +166,28 @@ def _claim_in_inbox(
     return {(tenant, source, event_id) for tenant, source, event_id in inserted}
 
 
+def _prefetch(ctx: Context, events: Sequence[envelope.InboundEvent]) -> None:
+    wanted: dict[tuple[type[Base], bool], set[tuple[str, str]]] = {}
+    for event in events:
+        rows = PREFETCH.get(event.topic.name)
+        if rows is None:
+            continue
+        tenant = tenants.canonical(event.tenant_id, action=f"apply {event.topic.name}")
+        for model, entity_id, lock in rows(event):
+            wanted.setdefault((model, lock), set()).add((tenant, entity_id))
+    for (model, lock), keys in sorted(wanted.items(), key=_lock_order):
+        repository.prefetch(ctx.session, model, keys, lock=lock)
+
+
+_LOCK_ORDER: tuple[type[Base], ...] = (Order, Quote, Seller, Listing)
+"""The order every operation locks rows in (see the README's concurrency notes)."""
+
+
+def _lock_order(item: tuple[tuple[type[Base], bool], object]) -> tuple[int, int]:
+    (model, lock), _ = item
+    return (0, _LOCK_ORDER.index(model)) if lock else (1, 0)
+
+
 def _nothing_around(_event: envelope.InboundEvent) -> AbstractContextManager[object]:
     return contextlib.nullcontext()
 
@@ -189,6 +228,33 @@ EFFECTS: dict[str, Effect] = {
     ),
 }
 """Consumed topic name -> its effect."""
+
+
+Wanted = tuple[type[Base], str, bool]
+"""(model, id, lock): a row of the event's tenant its effect will look up"""
+
+PREFETCH: dict[str, Callable[[envelope.InboundEvent], list[Wanted]]] = {
+    topics.PAYMENT_COMPLETED.name: lambda event: [
+        (Order, _payload(event, inbound.PaymentCompleted).order_id, True),
+    ],
+    topics.ESCROW_RELEASED.name: lambda event: [
+        (Order, _payload(event, inbound.EscrowReleased).order_id, True),
+        (Seller, _payload(event, inbound.EscrowReleased).seller_id, True),
+        (Payout, _payload(event, inbound.EscrowReleased).id, False),
+    ],
+    topics.REVIEW_CREATED.name: lambda event: [
+        (Seller, _payload(event, inbound.ReviewCreated).seller_id, True),
+        (Review, _payload(event, inbound.ReviewCreated).id, False),
+    ],
+    topics.SUBSCRIPTION_CHANGED.name: lambda event: [
+        (Seller, _payload(event, inbound.SubscriptionChanged).user_id, True),
+    ],
+    topics.PROFILE_UPDATED.name: lambda event: [
+        (Seller, _payload(event, inbound.ProfileUpdated).user_id, True),
+    ],
+}
+"""Consumed topic name -> the rows its effect looks up, prefetched for a batch. Optional: a
+topic without an entry, or a row not listed, is looked up by its effect as usual."""
 
 
 def _verify(effects: dict[str, Effect]) -> None:

@@ -7,13 +7,21 @@ locked copy, not an older one from the session, is what the operation decides on
 `get` serves the ids a command names: one that no row could have (too long for its column, a
 NUL, not text) is `InvalidInput` before it reaches the database, which would refuse it with
 an error of its own.
+
+`prefetch` loads the rows a batch of events will ask for in one query (locked, in key order,
+so two batches lock in the same order), and until `forget_prefetched` the session knows which
+of those keys exist: `find` answers them from the session's identity map, a row inserted since
+included, without a round trip. A row prefetched without a lock serves only unlocked finds.
+What is prefetched is forgotten when its savepoint is rolled back (the caller's part, see
+`marketplace.domain.inbound`): PostgreSQL releases the locks taken inside it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from marketplace.domain import inputs
@@ -27,11 +35,60 @@ class _Keyed(Protocol):
 
 
 T = TypeVar("T")
+PREFETCHED = "marketplace.prefetched"
+"""`session.info` key: {(model, tenant id, id): prefetched with a lock}"""
+PREFETCHED_ROWS = "marketplace.prefetched_rows"
+
+
+def prefetch(
+    session: Session, model: type[T], keys: Iterable[tuple[str, str]], *, lock: bool = False
+) -> list[T]:
+    """The rows of `keys` (tenant id, id) that exist, in key order; see the module's docstring."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return []
+    keyed: type[_Keyed] = model  # type: ignore[assignment]
+    query = (
+        select(model)
+        .where(tuple_(keyed.tenant_id, keyed.id).in_(wanted))
+        .order_by(keyed.tenant_id, keyed.id)
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    rows = list(session.scalars(query).all())
+    known: dict[tuple[Any, str, str], bool] = session.info.setdefault(PREFETCHED, {})
+    for tenant_id, entity_id in wanted:
+        key = (model, tenant_id, entity_id)
+        known[key] = lock or known.get(key, False)
+    # The identity map holds unchanged rows weakly: held here, they stay until forgotten.
+    session.info.setdefault(PREFETCHED_ROWS, []).extend(rows)
+    return rows
+
+
+@event.listens_for(Session, "pending_to_persistent")
+def _hold_inserted(session: Session, instance: object) -> None:
+    """A row inserted while rows are prefetched is held too: `find` tells a key that has no row
+    by its absence from the identity map, which must not be a row it let go of."""
+    held = session.info.get(PREFETCHED_ROWS)
+    if held is not None:
+        held.append(instance)
+
+
+def forget_prefetched(session: Session) -> None:
+    session.info.pop(PREFETCHED, None)
+    session.info.pop(PREFETCHED_ROWS, None)
 
 
 def find(
     session: Session, model: type[T], tenant_id: str, entity_id: str, *, lock: bool = False
 ) -> T | None:
+    known = session.info.get(PREFETCHED)
+    if known is not None:
+        locked = known.get((model, tenant_id, entity_id))
+        if locked is not None and (locked or not lock):
+            key = inspect(model).identity_key_from_primary_key((tenant_id, entity_id))
+            found: T | None = session.identity_map.get(key)
+            return found
     keyed: type[_Keyed] = model  # type: ignore[assignment]
     query = select(model).where(keyed.tenant_id == tenant_id, keyed.id == entity_id)
     if lock:

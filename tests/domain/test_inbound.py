@@ -117,3 +117,40 @@ def test_in_a_batch_the_event_that_fails_is_rolled_back_alone(market: Market) ->
     assert market.get(InboxEntry, "wallet-svc", "ce-3") is not None
     assert market.reload(order).status == "paid"
     assert recorded == [topics.LISTING_UPDATED.name], "no event of the failed one"
+
+
+def test_a_batch_finds_a_row_an_earlier_event_of_it_created(market: Market) -> None:
+    reviews = [
+        market.inbound_event(topics.REVIEW_CREATED, REVIEW | {"id": f"rev-{n}", "sellerId": "new"})
+        for n in range(2)
+    ]
+    with market.db.sessions() as session, session.begin():
+        outcomes = inbound.apply_batch(market.context(session), reviews)
+
+    assert [isinstance(o, inbound.Applied) for o in outcomes] == [True, True]
+    seller = market.get(Seller, "new")
+    assert seller is not None and seller.rating_count == 2, "one seller, both reviews"
+
+
+def test_a_batch_looks_up_each_prefetched_row_once(market: Market) -> None:
+    orders = [market.paid_order(buyer_id=f"buyer-{n}") for n in range(3)]
+    releases = [
+        market.inbound_event(topics.ESCROW_RELEASED, {"id": f"rel-{n}", "orderId": order.id,
+                             "sellerId": SELLER, "amount": order.amount, "currency": "USD"})
+        for n, order in enumerate(orders)
+    ]  # fmt: skip
+    statements: list[str] = []
+    with market.db.sessions() as session, session.begin():
+        event.listen(
+            session.connection(),
+            "before_cursor_execute",
+            lambda _conn, _cursor, statement, *_: statements.append(" ".join(statement.split())),
+        )
+        outcomes = inbound.apply_batch(market.context(session), releases)
+
+    assert all(isinstance(o, inbound.Applied) for o in outcomes)
+    assert all(market.reload(order).status == "completed" for order in orders)
+    assert len(market.events(topics.ORDER_COMPLETED)) == 3
+    for table in ("orders", "sellers"):
+        lookups = [s for s in statements if s.startswith("SELECT") and f"FROM {table} " in s]
+        assert len(lookups) == 1, f"one query of {table} for the batch: {lookups}"
