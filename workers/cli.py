@@ -172,7 +172,7 @@ def _create_topics(settings: Settings) -> int:
 
 def dead_letter_topic_config(settings: Settings) -> dict[str, str]:
     """A dead letter is a record of up to the limit plus its `dlq-*` headers."""
-    from workers.dead_letter import METADATA_ALLOWANCE_BYTES
+    from marketplace.consumer.dead_letter import METADATA_ALLOWANCE_BYTES
 
     return {"max.message.bytes": str(settings.kafka_max_record_bytes + METADATA_ALLOWANCE_BYTES)}
 
@@ -207,8 +207,8 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
     """The contract for these settings: their dead-letter topic, group and broker."""
     from importlib.metadata import version
 
+    from marketplace.consumer.dead_letter import HEADER_PREFIX, NOTES, OCCASIONAL_NOTES
     from marketplace.events import asyncapi
-    from workers.dead_letter import HEADER_PREFIX, NOTES, OCCASIONAL_NOTES
 
     servers = {"production": asyncapi.PRODUCTION}
     if settings.bootstrap_servers[0] != asyncapi.PRODUCTION.host:
@@ -253,9 +253,9 @@ def _bridge(args: argparse.Namespace) -> int:
         return 2
     import threading
 
+    from marketplace.consumer.dead_letter import DeadLetterSender
     from workers.bridge import Bridge
     from workers.celery_app import app
-    from workers.dead_letter import DeadLetterSender
     from workers.inbound_ledger import InboundLedger
     from workers.kafka_clients import connect, make_consumer, make_producer
     from workers.runtime import Runtime

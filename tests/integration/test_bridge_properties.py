@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka import KafkaProducer, TopicPartition
 
+from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import RawRecord
 from tests.integration.system import TopicReader, ensure_topics
 from tests.workers.fakes import FakeConsumer, FakeSender, Record, payment_event
 from workers.bridge import Bridge
-from workers.dead_letter import DeadLetterSender
 from workers.kafka_clients import make_producer
 from workers.settings import load_settings
 
