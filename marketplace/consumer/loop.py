@@ -139,15 +139,22 @@ class ConsumerLoop(Generic[E]):
         self.stopping.set()
 
     def run(self) -> None:
-        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
-        logger.info("%s consuming %d topics", self.name, len(self.topics))
+        self.subscribe()
         try:
             while not self.stopping.is_set():
                 self.step()
         finally:
-            self.dead_letters.close()
-            self.consumer.close(autocommit=False)
-            logger.info("%s stopped after %d records", self.name, self.processed)
+            self.close()
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
+        logger.info("%s consuming %d topics", self.name, len(self.topics))
+
+    def close(self) -> None:
+        """Waits for the dead letters in flight, then leaves the group without committing."""
+        self.dead_letters.close()
+        self.consumer.close(autocommit=False)
+        logger.info("%s stopped after %d records", self.name, self.processed)
 
     def step(self) -> None:
         """One poll and its batch."""
@@ -246,6 +253,9 @@ class ConsumerLoop(Generic[E]):
             for letter in refused
             if letter.record.offset < stops.get(_partition(letter), letter.record.offset + 1)
         ] + delivered.dead_letters
+        letters.sort(
+            key=lambda letter: (letter.record.topic, letter.record.partition, letter.record.offset)
+        )
         if not self._until_accepted(
             lambda: self.dead_letters.deliver(
                 [letter for letter in letters if _partition(letter) not in self._revoked]
