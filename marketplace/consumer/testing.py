@@ -169,17 +169,23 @@ class TestKafkaBroker:
         self.kafka.append(topic, value, key, tuple(headers))
 
     # -- running ------------------------------------------------------------------------------
-    def run(self) -> None:
-        """Deliver until every group has read everything and no retry is waiting; a retry's
-        delay passes at once."""
+    def run(self, *, seconds: float | None = None) -> None:
+        """Deliver until every group has read everything and no retry is waiting. Retry delays
+        pass on the harness's clock, at once; `seconds` stops the clock that much later (the
+        retries due after it still waiting), to see what happens meanwhile."""
+        deadline = None if seconds is None else self._clock.now + seconds
         for _ in range(self.max_steps):
             for group in self.groups.values():
                 group.step()
-            if all(self._idle(group) for group in self.groups.values()):
-                return
+            if any(self._readable(group) for group in self.groups.values()):
+                continue
             due = [g.next_retry_at for g in self.groups.values() if g.next_retry_at is not None]
-            if due and not any(self._readable(group) for group in self.groups.values()):
-                self._clock.now = max(self._clock.now, min(due))
+            if not due:
+                return
+            if deadline is not None and min(due) > deadline:
+                self._clock.now = deadline
+                return
+            self._clock.now = max(self._clock.now, min(due))
         raise AssertionError(f"the consumers were still busy after {self.max_steps} polls")
 
     def close(self) -> None:
@@ -239,9 +245,6 @@ class TestKafkaBroker:
 
     def failed(self, handler: str, event: CloudEvent[Any], error: BaseException) -> None:
         self.calls.append(Call(_function_name(handler), event, error))
-
-    def _idle(self, group: ConsumerGroup) -> bool:
-        return group.next_retry_at is None and not self._readable(group)
 
     def _readable(self, group: ConsumerGroup) -> bool:
         consumer = group.consumer
