@@ -24,11 +24,11 @@ from kafka import TopicPartition
 
 from marketplace.consumer.dead_letter import DeadLetter, DeadLetterSender
 from marketplace.consumer.declaration import Declaration, declaration_of
-from marketplace.consumer.errors import DeclarationError, GaveUp
+from marketplace.consumer.errors import DeclarationError, GaveUp, Unavailable
 from marketplace.consumer.event import CloudEvent
 from marketplace.consumer.handlers import Handler
 from marketplace.consumer.idempotency import key_of
-from marketplace.consumer.loop import Batch, ConsumerLoop, Delivered, Received, Unfinished
+from marketplace.consumer.loop import Batch, Commit, ConsumerLoop, Delivered, Received, Unfinished
 from marketplace.consumer.reading import checked_as, read
 from marketplace.errors import PermanentError, TransientError
 from marketplace.events.envelope import RawRecord
@@ -66,11 +66,6 @@ class _Bound:
     call: Callable[..., Any]
     declaration: Declaration
 
-    def retryable(self, error: BaseException) -> bool:
-        if isinstance(error, PermanentError):
-            return False
-        return isinstance(error, (TransientError, *self.declaration.retry_on))
-
 
 class ConsumerGroup(ConsumerLoop[CloudEvent[Any]]):
     decode_stage = STAGE
@@ -106,6 +101,7 @@ class ConsumerGroup(ConsumerLoop[CloudEvent[Any]]):
             for one in handlers:
                 self._handlers.setdefault(one.handler.topic, []).append(one)
         self._checked_as = {name: checked_as(name) for name in self._handlers}
+        self._retry_on = {b.handler.name: b.declaration.retry_on for h in bound for b in h}
         super().__init__(
             consumer,
             dead_letters,
@@ -119,6 +115,9 @@ class ConsumerGroup(ConsumerLoop[CloudEvent[Any]]):
         self.name = f"consumer group {first.group_id}"
         self._handled = self._failed = self._duplicates = 0
         self._attempts: dict[tuple[str, int, int], int] = {}
+        """Transient failures of a record so far (it is retried until the policy's limit)."""
+        self._outages: dict[tuple[str, int, int], int] = {}
+        """Times a record found a store it needs unavailable (it waits, however long)."""
         self._done: dict[tuple[str, int, int], set[str]] = {}
         self._async: asyncio.Runner | None = None
         self._reported_at = clock()
@@ -179,7 +178,7 @@ class ConsumerGroup(ConsumerLoop[CloudEvent[Any]]):
     def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         revoked = set(revoked)
         super().on_revoked(revoked)
-        for state in (self._attempts, self._done):
+        for state in (self._attempts, self._outages, self._done):
             for key in [k for k in state if TopicPartition(k[0], k[1]) in revoked]:
                 del state[key]
 
@@ -190,41 +189,55 @@ class ConsumerGroup(ConsumerLoop[CloudEvent[Any]]):
         key = (record.topic, record.partition, record.offset)
         done = self._done.setdefault(key, set())
         for bound in self._handlers[record.topic]:
-            name = bound.handler.name
-            if name in done:
+            if bound.handler.name in done:
                 continue
             try:
                 self._run(bound, item)
             except Exception as error:
                 self._failed += 1
                 if self._observer is not None:
-                    self._observer.failed(name, item.event, error)
-                if bound.retryable(error):
-                    attempt = self._attempts.get(key, 0) + 1
-                    if attempt <= self.policy.max_retries:
-                        self._attempts[key] = attempt
-                        delay = self.policy.retry_delay(attempt)
-                        logger.warning(
-                            "%s failed on %s[%s]@%s (retry %d in %.1fs): %r",
-                            name,
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            attempt,
-                            delay,
-                            error,
-                        )
-                        return delay
-                    error = GaveUp(
-                        f"{name} failed {attempt} times, last with {type(error).__name__}: {error}"
-                    )
-                elif not isinstance(error, PermanentError):
-                    logger.exception("%s raised unexpectedly; dead-lettering the record", name)
-                letters.append(DeadLetter(record, error, name, datetime.now(UTC)))
-            done.add(name)
+                    self._observer.failed(bound.handler.name, item.event, error)
+                outcome = self._after(error, bound.handler.name, record, key)
+                if not isinstance(outcome, DeadLetter):
+                    return outcome
+                letters.append(outcome)
+            done.add(bound.handler.name)
         del self._done[key]
         self._attempts.pop(key, None)
+        self._outages.pop(key, None)
         return None
+
+    def _after(
+        self, error: Exception, handler: str, record: RawRecord, key: tuple[str, int, int]
+    ) -> float | DeadLetter:
+        """What a failure leads to: a retry in so many seconds, or a dead letter."""
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        if isinstance(error, Unavailable) and self.policy.commit is Commit.AFTER_DELIVERY:
+            # A store down is no fault of the record's: waited out, never dead-lettered for it.
+            outage = self._outages[key] = self._outages.get(key, 0) + 1
+            delay = self.policy.retry_delay(outage)
+            logger.warning("%s unavailable, %s waits %.1fs: %s", error.what, where, delay, error)
+            return delay
+        if self._retryable(error, handler):
+            attempt = self._attempts.get(key, 0) + 1
+            if attempt <= self.policy.max_retries:
+                self._attempts[key] = attempt
+                delay = self.policy.retry_delay(attempt)
+                logger.warning(
+                    "%s failed on %s (retry %d in %.1fs): %r", handler, where, attempt, delay, error
+                )
+                return delay
+            error = GaveUp(
+                f"{handler} failed {attempt} times, last with {type(error).__name__}: {error}"
+            )
+        elif not isinstance(error, PermanentError):
+            logger.exception("%s raised unexpectedly on %s; dead-lettering it", handler, where)
+        return DeadLetter(record, error, handler, datetime.now(UTC))
+
+    def _retryable(self, error: BaseException, handler: str) -> bool:
+        if isinstance(error, PermanentError):
+            return False
+        return isinstance(error, (TransientError, *self._retry_on[handler]))
 
     def _run(self, bound: _Bound, item: Received[CloudEvent[Any]]) -> None:
         store = bound.declaration.idempotency

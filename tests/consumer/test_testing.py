@@ -18,6 +18,7 @@ from marketplace.consumer import (
     RawRecord,
     on_message,
 )
+from marketplace.consumer.idempotency import StoreUnavailable
 from marketplace.consumer.loop import Commit
 from marketplace.consumer.testing import TestKafkaBroker
 from marketplace.errors import PermanentError, TransientError
@@ -346,3 +347,28 @@ def test_counters_count_what_happened() -> None:
 
     assert (counters.handled, counters.failed, counters.dead_lettered, counters.lag) == (2, 2, 2, 0)
     assert json.loads(broker.dead_letters[1].headers["dlq-problems"])
+
+
+class FlakyStore(MemoryStore):
+    """Does not answer its first `down` calls."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__()
+        self.down = down
+
+    def seen(self, key: str) -> bool:
+        if self.down:
+            self.down -= 1
+            raise StoreUnavailable("redis down")
+        return super().seen(key)
+
+
+def test_an_idempotency_store_down_is_waited_out_never_dead_lettered() -> None:
+    store = FlakyStore(down=QUICK.max_retries + 3)
+    with TestKafkaBroker(consumer_of(Script(), policy=QUICK, idempotency=store)) as broker:
+        broker.publish(completed("o-1"), tenant_id=TENANT)
+        broker.run()
+
+    assert [event.data.id for event in broker.events()] == ["o-1"]
+    assert broker.dead_letters == []
+    assert len(broker.failures()) == QUICK.max_retries + 3

@@ -7,8 +7,9 @@ written after the handler returned: a crash in between still delivers it again, 
 that must never run twice keeps its effect and the key in one transaction of its own.
 
 Stores: `MemoryStore` (one process, bounded), `RedisStore`, `SqlStore`; any object with
-`seen` and `remember` will do. A store that cannot answer raises `StoreUnavailable`, a
-transient failure: the record is retried like any other.
+`seen` and `remember` will do. A store that cannot answer raises `StoreUnavailable`: the
+record waits for it, with the policy's backoff however long it takes, and is never
+dead-lettered for it.
 """
 
 from marketplace.consumer.idempotency.memory import MemoryStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol
 
-from marketplace.errors import TransientError
+from marketplace.consumer.errors import Unavailable
 
 
 class IdempotencyStore(Protocol):
@@ -14,8 +14,11 @@ class IdempotencyStore(Protocol):
     def remember(self, key: str) -> None: ...
 
 
-class StoreUnavailable(TransientError):
-    """The idempotency store did not answer; the record is retried."""
+class StoreUnavailable(Unavailable):
+    """The idempotency store did not answer: the record waits for it, with backoff, and is
+    never dead-lettered for it."""
+
+    what = "Idempotency store"
 
 
 def key_of(group_id: str, handler: str, source: str, event_id: str) -> str:
