@@ -3,6 +3,7 @@ service being down into a transient failure."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +21,20 @@ from marketplace.consumer.idempotency import (
 )
 
 
-@pytest.fixture(params=["memory", "redis", "sql"])
+@pytest.fixture(params=["memory", "fakeredis", "redis", "sql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdempotencyStore]:
     if request.param == "memory":
         yield MemoryStore()
-    elif request.param == "redis":
+    elif request.param == "fakeredis":
         yield RedisStore(fakeredis.FakeRedis())
+    elif request.param == "redis":  # the real server, where the module's own keys are dropped
+        url = request.getfixturevalue("redis_url")
+        prefix = f"test-consumer-{uuid.uuid4().hex[:8]}:"
+        real = RedisStore.from_url(url, prefix=prefix, ttl_seconds=60)
+        yield real
+        for key in real.client.scan_iter(f"{prefix}*"):
+            real.client.delete(key)
+        real.client.close()
     else:
         engine = create_engine(f"sqlite:///{tmp_path / 'service.db'}")
         yield SqlStore(engine)
