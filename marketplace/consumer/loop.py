@@ -368,15 +368,21 @@ class ConsumerLoop(Generic[E]):
             logger.warning("offsets not committed, Kafka unreachable: %r", error)
 
     def _measure_lag(self) -> None:
+        """From what the client knows locally (the last fetch's high watermarks); a number for
+        the operator, never a reason to stop."""
         highwater = getattr(self.consumer, "highwater", None)
         if highwater is None:
             return
         lag = 0
-        for tp in self.consumer.assignment():
-            end = highwater(tp)
-            if end is None:  # nothing fetched yet: the position may not be known either
-                return
-            lag += max(0, end - self.consumer.position(tp))
+        try:
+            for tp in self.consumer.assignment():
+                end = highwater(tp)
+                if end is None:  # nothing fetched yet: the position may not be known either
+                    return
+                lag += max(0, end - self.consumer.position(tp))
+        except Exception as error:  # a partition revoked meanwhile, Kafka away
+            logger.debug("lag not measured: %r", error)
+            return
         self.lag = lag
 
     # -- rebalances ---------------------------------------------------------------------------
