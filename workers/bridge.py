@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import threading
 
+from marketplace.consumer.batch import Batch, Delivered
 from marketplace.consumer.dead_letter import DeadLetterSender
-from marketplace.consumer.loop import Batch, ConsumerLoop, Delivered
+from marketplace.consumer.loop import ConsumerLoop
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import InboundEvent, RawRecord
 from workers.task_sender import TaskSender

@@ -22,12 +22,10 @@ a Kafka error no retry can cure (`KafkaFatal`).
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -36,52 +34,15 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from marketplace.consumer.backoff import Backoff
+from marketplace.consumer.batch import Batch, Delivered, Received, Unfinished
 from marketplace.consumer.dead_letter import DeadLetter, DeadLetterSender
 from marketplace.consumer.errors import KafkaFatal, Unavailable, UnreadableRecord
 from marketplace.consumer.kafka_errors import UNREADABLE_RECORD_ERRORS, is_fatal
+from marketplace.consumer.policy import Commit
 from marketplace.events.envelope import EnvelopeError, RawRecord
 
 logger = logging.getLogger(__name__)
 E = TypeVar("E")
-
-
-class Commit(enum.StrEnum):
-    """When a batch's offsets are committed: the consumer's delivery guarantee."""
-
-    AFTER_DELIVERY = "after-delivery"
-    """At least once: after the batch was delivered and its dead letters stored; a crash
-    before then delivers it again."""
-    BEFORE_DELIVERY = "before-delivery"
-    """At most once: as soon as the batch is read; a crash loses what was in hand."""
-
-
-@dataclass(frozen=True)
-class Received(Generic[E]):
-    """A decoded record: the event and the record it came from."""
-
-    partition: TopicPartition
-    record: RawRecord
-    event: E
-
-
-@dataclass(frozen=True)
-class Unfinished:
-    """A partition `deliver` stopped in: records from `offset` on are read again, after
-    `retry_in` seconds (None: not in this run, the consumer is stopping)."""
-
-    offset: int
-    retry_in: float | None
-
-
-@dataclass
-class Delivered:
-    """What `deliver` did: dead letters to store before the commit, partitions it stopped in."""
-
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    unfinished: dict[TopicPartition, Unfinished] = field(default_factory=dict)
-
-
-Batch = Mapping[TopicPartition, Sequence[Received[E]]]
 
 
 class ConsumerLoop(Generic[E]):

@@ -13,9 +13,18 @@ retried (a retry could repeat part of what a failed handler did), failures are d
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
-from marketplace.consumer.loop import Commit
+
+class Commit(enum.StrEnum):
+    """When a batch's offsets are committed: the consumer's delivery guarantee."""
+
+    AFTER_DELIVERY = "after-delivery"
+    """At least once: after the batch was delivered and its dead letters stored; a crash
+    before then delivers it again."""
+    BEFORE_DELIVERY = "before-delivery"
+    """At most once: as soon as the batch is read; a crash loses what was in hand."""
 
 
 @dataclass(frozen=True)

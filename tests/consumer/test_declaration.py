@@ -18,7 +18,7 @@ from marketplace.consumer import (
     on_message,
 )
 from marketplace.consumer.declaration import declaration_of
-from marketplace.consumer.loop import Commit
+from marketplace.consumer.policy import Commit
 from marketplace.events import topics
 from marketplace.events.inbound import PaymentCompleted
 from marketplace.events.outbound import ListingCreated, OrderCancelled, OrderCompleted

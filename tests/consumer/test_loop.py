@@ -9,8 +9,9 @@ import pytest
 from kafka import TopicPartition
 
 from marketplace.consumer import backoff
+from marketplace.consumer.batch import Batch, Delivered, Unfinished
 from marketplace.consumer.dead_letter import DeadLetterSender, DeadLetterUnavailable
-from marketplace.consumer.loop import Batch, ConsumerLoop, Delivered, Unfinished
+from marketplace.consumer.loop import ConsumerLoop
 from marketplace.consumer.memory_kafka import MemoryConsumer, MemoryKafka, MemoryProducer
 from marketplace.events.envelope import EnvelopeError, RawRecord
 

@@ -19,7 +19,7 @@ from marketplace.consumer import (
     on_message,
 )
 from marketplace.consumer.idempotency import StoreUnavailable
-from marketplace.consumer.loop import Commit
+from marketplace.consumer.policy import Commit
 from marketplace.consumer.testing import TestKafkaBroker
 from marketplace.errors import PermanentError, TransientError
 from marketplace.events import topics

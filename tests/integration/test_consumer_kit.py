@@ -25,7 +25,7 @@ from marketplace.consumer import (
     on_message,
 )
 from marketplace.consumer.declaration import declaration_of
-from marketplace.consumer.loop import Commit
+from marketplace.consumer.policy import Commit
 from marketplace.errors import PermanentError, TransientError
 from marketplace.events import envelope, topics
 from marketplace.events.outbound import OrderCompleted
