@@ -35,9 +35,9 @@ test: install lint services ## Lint and types, the whole suite against the real 
 	$(MAKE) --no-print-directory unit-coverage
 
 # No service reachable (port 9 answers nothing), so only what runs in-process counts.
-unit-coverage: install ## The unit tests alone, without any service: coverage of workers/ (at least 85%)
+unit-coverage: install ## The unit tests alone, without any service: coverage of workers/ and marketplace/consumer/ (at least 85%)
 	env -u CI TEST_KAFKA_PORT=9 TEST_REDIS_PORT=9 TEST_POSTGRES_PORT=9 \
-		$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider tests/workers tests/events tests/domain
+		$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider tests/workers tests/consumer tests/events tests/domain examples
 	$(VENV)/bin/coverage report
 
 run: install services ## Migrate, create the topics and run every Procfile process

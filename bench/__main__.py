@@ -120,9 +120,9 @@ def bench_enqueue() -> float:
 
 
 def bench_bridge() -> None:
+    from marketplace.consumer.dead_letter import DeadLetterSender
     from workers.bridge import Bridge
     from workers.celery_app import app
-    from workers.dead_letter import DeadLetterSender
     from workers.inbound_ledger import InboundLedger
     from workers.kafka_clients import make_consumer, make_producer
     from workers.settings import load_settings

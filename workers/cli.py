@@ -6,6 +6,7 @@ marketplace schemas --out DIR    one JSON Schema per event type
 marketplace asyncapi [--out FILE]  the AsyncAPI 3.0 document of every topic
 marketplace db upgrade           apply the database migrations
 marketplace bridge               run the Kafka → Celery bridge
+marketplace consume MOD:NAME…    run consumer groups declared with marketplace.consumer
 marketplace dlq list|show [REF…]  browse the dead letters (filters: see --help)
 marketplace dlq replay [REF…]     send dead letters back (--dry-run first)
 marketplace status [--json]      one screen of health; exit 1 when something is down
@@ -21,6 +22,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
 
     bridge = commands.add_parser("bridge", help="run the Kafka → Celery bridge")
     bridge.set_defaults(run=_bridge)
+
+    consume = commands.add_parser(
+        "consume", help="run @KafkaConsumer classes (marketplace.consumer) until SIGTERM"
+    )
+    consume.add_argument(
+        "targets", nargs="+", metavar="MODULE:NAME", help="e.g. reviews.consumers:Handler"
+    )
+    consume.set_defaults(run=_consume)
 
     dlq = commands.add_parser("dlq", help="browse and replay the dead letters")
     dlq_commands = dlq.add_subparsers(required=True, metavar="ACTION")
@@ -184,7 +194,7 @@ def _create_topics(settings: Settings) -> int:
 
 def dead_letter_topic_config(settings: Settings) -> dict[str, str]:
     """A dead letter is a record of up to the limit plus its `dlq-*` headers."""
-    from workers.dead_letter import METADATA_ALLOWANCE_BYTES
+    from marketplace.consumer.dead_letter import METADATA_ALLOWANCE_BYTES
 
     return {"max.message.bytes": str(settings.kafka_max_record_bytes + METADATA_ALLOWANCE_BYTES)}
 
@@ -219,8 +229,8 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
     """The contract for these settings: their dead-letter topic, group and broker."""
     from importlib.metadata import version
 
+    from marketplace.consumer.dead_letter import HEADER_PREFIX, NOTES, OCCASIONAL_NOTES
     from marketplace.events import asyncapi
-    from workers.dead_letter import HEADER_PREFIX, NOTES, OCCASIONAL_NOTES
 
     servers = {"production": asyncapi.PRODUCTION}
     if settings.bootstrap_servers[0] != asyncapi.PRODUCTION.host:
@@ -254,28 +264,48 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _needs_kafka(settings: Settings, what: str) -> bool:
+    if settings.kafka_enabled:
+        return False
+    print(
+        f"marketplace: {what} needs Kafka, and KAFKA_ENABLED is false; "
+        "set KAFKA_ENABLED=true (and KAFKA_BOOTSTRAP_SERVERS) to run it",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _stopping_on_signals() -> threading.Event:
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    return stopping
+
+
+def _consume(args: argparse.Namespace) -> int:
+    from workers import consume
+
+    settings = load_settings()
+    if _needs_kafka(settings, "marketplace consume"):
+        return 2
+    consume.run(settings, args.targets, _stopping_on_signals())
+    return 0
+
+
 def _bridge(args: argparse.Namespace) -> int:
     settings = load_settings()
-    if not settings.kafka_enabled:
-        print(
-            "marketplace: the bridge needs Kafka, and KAFKA_ENABLED is false; "
-            "set KAFKA_ENABLED=true (and KAFKA_BOOTSTRAP_SERVERS) to run it",
-            file=sys.stderr,
-        )
+    if _needs_kafka(settings, "the bridge"):
         return 2
-    import threading
 
+    from marketplace.consumer.dead_letter import DeadLetterSender
     from workers.bridge import Bridge
     from workers.celery_app import app
-    from workers.dead_letter import DeadLetterSender
     from workers.inbound_ledger import InboundLedger
     from workers.kafka_clients import connect, make_consumer, make_producer
     from workers.runtime import Runtime
     from workers.task_sender import TaskSender
 
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    stopping = _stopping_on_signals()
     consumer = connect(lambda: make_consumer(settings), what="the bridge", stopping=stopping)
     producer = connect(
         lambda: make_producer(settings), what="the dead-letter producer", stopping=stopping

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from marketplace.errors import PermanentError
-from workers.backoff import Backoff
-from workers.dead_letter import METADATA_ALLOWANCE_BYTES
-from workers.kafka_errors import is_fatal
+from marketplace.consumer.backoff import Backoff
+from marketplace.consumer.dead_letter import METADATA_ALLOWANCE_BYTES
+from marketplace.consumer.errors import KafkaFatal
+from marketplace.consumer.kafka_errors import is_fatal
 from workers.msk_auth import MskIamTokenProvider
 from workers.settings import Settings
 
@@ -28,10 +28,6 @@ T = TypeVar("T")
 CLIENT_ID = "marketplace-svc"
 RECONNECT_BACKOFF_MAX_MS = 2_000
 """kafka-python's default (30 s) makes a client rejoin up to 30 s after the broker is back."""
-
-
-class KafkaFatal(PermanentError):
-    """Kafka refused this client for good: authentication, authorisation or configuration."""
 
 
 def connect(make: Callable[[], T], *, what: str, stopping: threading.Event) -> T | None:

@@ -18,9 +18,9 @@ import redis
 from kafka import KafkaProducer
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.consumer.dead_letter import DeadLetter, DeadLetterSender
 from marketplace.domain.context import Context
 from marketplace.domain.database import make_engine, make_session_factory
-from workers import dead_letter
 from workers.inbound_ledger import InboundLedger
 from workers.kafka_clients import make_producer
 from workers.settings import Settings, load_settings
@@ -70,7 +70,7 @@ class Runtime:
         with self.session_factory() as session, session.begin():
             yield Context(session, source=self.settings.event_source)
 
-    def send_dead_letter(self, letter: dead_letter.DeadLetter) -> None:
+    def send_dead_letter(self, letter: DeadLetter) -> None:
         """Store a dead letter on Kafka and wait for it; with Kafka disabled, log it whole."""
         if not self.settings.kafka_enabled:
             logger.error(
@@ -80,7 +80,7 @@ class Runtime:
                 json.dumps((letter.record.value or b"").decode("utf-8", "replace")),
             )
             return
-        sender = dead_letter.DeadLetterSender(
+        sender = DeadLetterSender(
             self.producer,
             self.settings.kafka_dlq_topic,
             max_record_bytes=self.settings.kafka_max_record_bytes,

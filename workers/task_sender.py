@@ -9,15 +9,17 @@ from typing import Any
 
 from celery import Celery
 
-from marketplace.errors import TransientError
+from marketplace.consumer.errors import Unavailable
 from marketplace.events.envelope import InboundEvent
 from workers import constants
 from workers.broker_errors import BROKER_ERRORS
 from workers.inbound_ledger import InboundLedger
 
 
-class BrokerUnavailable(TransientError):
+class BrokerUnavailable(Unavailable):
     """Redis did not take the batch; none of it may be considered delivered."""
+
+    what = "Redis"
 
 
 class TaskSender:

@@ -18,7 +18,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from cloudevents.core.bindings import kafka as kafka_binding
 from cloudevents.core.exceptions import BaseCloudEventException, CloudEventValidationError
@@ -47,16 +47,23 @@ JSON_CONTENT_TYPES = ("application/json", "text/json")
 
 
 def from_record(
-    record: RawRecord, *, max_bytes: int, accepted: tuple[topics.Topic, ...] = topics.CONSUMED
+    record: RawRecord,
+    *,
+    max_bytes: int,
+    accepted: tuple[topics.Topic, ...] = topics.CONSUMED,
+    extra: Literal["allow"] | None = None,
 ) -> InboundEvent:
-    """Decode a consumed record (structured or binary) and check it against the catalog."""
+    """Decode a consumed record (structured or binary) and check it against the catalog.
+
+    `extra="allow"` keeps unknown `data` fields at every level whatever the payload model
+    says: for readers of what the marketplace produces, which may gain fields."""
     if record.size > max_bytes:
         raise EnvelopeError(
             [f"record is {record.size} bytes, over the {max_bytes}-byte limit"], record
         )
     if record.value is None:
         raise EnvelopeError(["record has no value (a tombstone is not an event)"], record)
-    checker = _Checker(accepted, record.topic)
+    checker = _Checker(accepted, record.topic, extra)
     headers = _header_dict(record.headers, checker.problems)
     try:
         _read_record(checker, headers, record.value)
@@ -67,9 +74,7 @@ def from_record(
     except RecursionError:
         raise EnvelopeError([TOO_DEEP], record) from None
     except (ValueError, AttributeError, TypeError, OverflowError) as error:
-        past_time = _read_past_a_bad_time(
-            checker.problems, accepted, record.topic, headers, record.value
-        )
+        past_time = _read_past_a_bad_time(checker, headers, record.value)
         raise EnvelopeError(past_time or [_unreadable(error)], record) from None
     return checker.result(record)
 
@@ -84,11 +89,7 @@ def _read_record(checker: _Checker, headers: dict[str, bytes], value: bytes) -> 
 
 
 def _read_past_a_bad_time(
-    problems: list[str],
-    accepted: tuple[topics.Topic, ...],
-    topic_name: str,
-    headers: dict[str, bytes],
-    value: bytes,
+    first: _Checker, headers: dict[str, bytes], value: bytes
 ) -> list[str] | None:
     """The SDK stops at a `time` it cannot parse, before the rest is checked: read the record
     again without it, so that the error still names every problem. None: `time` was fine."""
@@ -106,8 +107,8 @@ def _read_past_a_bad_time(
         value = json.dumps(structured).encode()
     if time_problem is None:
         return None
-    checker = _Checker(accepted, topic_name)
-    checker.problems += [*problems, time_problem]
+    checker = first.again()
+    checker.problems += [*first.problems, time_problem]
     try:
         _read_record(checker, headers, value)
     except EnvelopeError as error:
@@ -202,9 +203,15 @@ def _unreadable(error: Exception) -> str:
 class _Checker:
     """The SDK's event factory, used to see the raw attributes and data before accepting them."""
 
-    def __init__(self, accepted: tuple[topics.Topic, ...], topic_name: str | None) -> None:
+    def __init__(
+        self,
+        accepted: tuple[topics.Topic, ...],
+        topic_name: str | None,
+        extra: Literal["allow"] | None = None,
+    ) -> None:
         self.accepted = {topic.name: topic for topic in accepted}
         self.topic_name = topic_name
+        self.extra = extra
         self.problems: list[str] = []
         self._event: CloudEvent | None = None
         self._topic: topics.Topic | None = None
@@ -224,7 +231,7 @@ class _Checker:
         if depth_problem is not None:
             problems.append(depth_problem)
         elif topic is not None:
-            self._payload = _payload(topic, data, problems)
+            self._payload = _payload(topic, data, problems, self.extra)
         try:
             self._event = CloudEvent(attributes, data)
         except CloudEventValidationError as error:
@@ -234,6 +241,10 @@ class _Checker:
         self._topic = topic
         assert self._event is not None
         return self._event
+
+    def again(self) -> _Checker:
+        """A fresh checker with the same expectations."""
+        return _Checker(tuple(self.accepted.values()), self.topic_name, self.extra)
 
     def _topic_of(self, event_type: object) -> topics.Topic | None:
         if not isinstance(event_type, str) or not event_type:
@@ -335,12 +346,14 @@ def _depth_problem(data: Any) -> str | None:
     return None
 
 
-def _payload(topic: topics.Topic, data: Any, problems: list[str]) -> Payload | None:
+def _payload(
+    topic: topics.Topic, data: Any, problems: list[str], extra: Literal["allow"] | None
+) -> Payload | None:
     if not isinstance(data, dict):
         problems.append(f"data: expected a JSON object for {topic.name}, got {_json_kind(data)}")
         return None
     try:
-        return topic.payload.model_validate(data)
+        return topic.payload.model_validate(data, extra=extra)
     except ValidationError as error:
         problems += validation.problems(error, prefix="data.")
         return None

@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka import KafkaProducer, TopicPartition
 
+from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import RawRecord
+from tests import services
 from tests.integration.system import TopicReader, ensure_topics
 from tests.workers.fakes import FakeConsumer, FakeSender, Record, payment_event
 from workers.bridge import Bridge
-from workers.dead_letter import DeadLetterSender
 from workers.kafka_clients import make_producer
 from workers.settings import load_settings
 
@@ -115,7 +116,12 @@ def dead_letter_topic() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def producer() -> Iterator[KafkaProducer]:
-    made = make_producer(load_settings(kafka_max_record_bytes=LIMIT, kafka_enabled=True))
+    config = load_settings(
+        kafka_max_record_bytes=LIMIT,
+        kafka_enabled=True,
+        kafka_bootstrap_servers=services.KAFKA_BOOTSTRAP,  # the test stack's, as ensure_topics
+    )
+    made = make_producer(config)
     yield made
     made.close()
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from kafka import TopicPartition
 
+from marketplace.consumer.dead_letter import DeadLetterUnavailable
 from marketplace.events import topics
 from marketplace.events.envelope import InboundEvent
 from tests import factories
-from workers.dead_letter import DeadLetterUnavailable
 from workers.task_sender import BrokerUnavailable
 
 Record = namedtuple("Record", "topic partition offset key value headers")

@@ -11,13 +11,13 @@ from kafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from marketplace.consumer import backoff
+from marketplace.consumer.errors import KafkaFatal
 from marketplace.events import topics
 from marketplace.events.envelope import RawRecord
 from tests.workers.fakes import FakeConsumer, FakeDeadLetters, FakeSender, payment_event, record
-from workers import backoff
 from workers import bridge as bridge_module
 from workers.bridge import Bridge
-from workers.kafka_clients import KafkaFatal
 
 PARTITION = TopicPartition(topics.PAYMENT_COMPLETED.name, 0)
 

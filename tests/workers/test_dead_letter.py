@@ -5,8 +5,7 @@ from typing import Any
 import pytest
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-from marketplace.events.envelope import EnvelopeError, OutboundRecord, RawRecord
-from workers.dead_letter import (
+from marketplace.consumer.dead_letter import (
     HEADER_PREFIX,
     METADATA_ALLOWANCE_BYTES,
     NOTES,
@@ -15,8 +14,9 @@ from workers.dead_letter import (
     DeadLetter,
     DeadLetterSender,
     DeadLetterUnavailable,
-    for_task,
 )
+from marketplace.events.envelope import EnvelopeError, OutboundRecord, RawRecord
+from workers.dead_letter import for_task
 
 LIMIT = 1 << 20
 

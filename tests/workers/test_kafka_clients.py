@@ -10,7 +10,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.net.sasl.oauth import AbstractTokenProvider, SaslMechanismOAuth
 
-from workers import dead_letter, kafka_clients
+from marketplace.consumer import dead_letter
+from workers import kafka_clients
 from workers.msk_auth import MskIamTokenProvider
 from workers.settings import Settings, load_settings
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from workers.dead_letter import HEADER_PREFIX
+from marketplace.consumer.dead_letter import HEADER_PREFIX
 
 BRIDGE_STAGE = "bridge"
 REPLAYED_FROM = f"{HEADER_PREFIX}replayed-from"

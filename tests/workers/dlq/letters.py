@@ -1,4 +1,5 @@
-"""Dead letters made by the real writer (`workers.dead_letter`), as the topic would hold them."""
+"""Dead letters made by the real writer (`marketplace.consumer.dead_letter`), as the topic
+would hold them."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from marketplace.consumer.dead_letter import DeadLetter
 from marketplace.errors import PermanentError
 from marketplace.events import topics
 from marketplace.events.envelope import RawRecord
 from tests import factories
-from workers.dead_letter import DeadLetter, for_task
+from workers.dead_letter import for_task
 from workers.dlq.letters import StoredLetter
 
 DLQ = "eventzr.marketplace.dlq.v1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from marketplace.consumer.dead_letter import DeadLetter
 from marketplace.events import topics
 from marketplace.events.envelope import RawRecord
 from tests.workers.dlq.letters import (
@@ -18,7 +19,6 @@ from tests.workers.dlq.letters import (
     stored,
     task_letter,
 )
-from workers.dead_letter import DeadLetter
 from workers.dlq.letters import StoredLetter
 
 

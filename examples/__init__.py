@@ -1,0 +1,1 @@
+"""Services another team would copy (run from the repository's root)."""

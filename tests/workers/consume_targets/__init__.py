@@ -1,0 +1,1 @@
+"""Modules `marketplace consume` is pointed at in tests/workers/test_consume.py."""
