@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from celery import Celery
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, text
 
@@ -179,10 +180,7 @@ def burst(log_dir: Path, *, task_events: bool) -> Burst:
 def no_op_ceiling(log_dir: Path, *, task_events: bool) -> float:
     """The same worker running one no-op task per event from the inbound queue."""
     with migrated_database() as url, pipeline(url, log_dir, task_events=task_events) as system:
-        from workers.celery_client import client_app
-        from workers.settings import load_settings
-
-        app = client_app(load_settings(redis_url=REDIS_URL, _env_file=None))
+        app = Celery(broker=REDIS_URL)  # a plain client: nothing of the pipeline's own
         start = time.perf_counter()
         with app.producer_or_acquire() as producer:
             for _ in range(BURST):
