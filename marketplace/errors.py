@@ -18,3 +18,8 @@ class TransientError(MarketplaceError):
 
 class PermanentError(MarketplaceError):
     """Can never succeed as given; retrying only delays the dead letter."""
+
+
+class GaveUp(PermanentError):
+    """A transient failure that outlived its retries or its age: dead-lettered under this name,
+    whether a worker's task or a consumer's handler gave up."""

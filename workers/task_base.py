@@ -18,14 +18,10 @@ from celery import Task
 from celery.exceptions import Retry
 from celery.signals import task_postrun, task_prerun
 
-from marketplace.errors import PermanentError
+from marketplace.errors import GaveUp, PermanentError
 from workers import constants, log_context, retry_policy, runtime
 
 logger = logging.getLogger(__name__)
-
-
-class GaveUp(PermanentError):
-    """A transient failure that outlived its attempts or its age."""
 
 
 class MarketplaceTask(Task):

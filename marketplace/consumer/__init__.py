@@ -20,11 +20,12 @@ consumer group, as the spec's decorator does.
 """
 
 from marketplace.consumer.declaration import KafkaConsumer, on_message
-from marketplace.consumer.errors import DeclarationError, GaveUp
+from marketplace.consumer.errors import DeclarationError
 from marketplace.consumer.event import CloudEvent
 from marketplace.consumer.group import ConsumerGroup, Counters
 from marketplace.consumer.idempotency import MemoryStore, RedisStore, SqlStore
 from marketplace.consumer.policy import AT_LEAST_ONCE, AT_MOST_ONCE, DeliveryPolicy
+from marketplace.errors import GaveUp
 from marketplace.events.envelope import RawRecord
 
 __all__ = [

@@ -28,8 +28,3 @@ class KafkaFatal(PermanentError):
 
 class UnreadableRecord(MarketplaceError):
     """The Kafka client raised while parsing a record: its bytes never reached us."""
-
-
-class GaveUp(PermanentError):
-    """A transient failure that ran out of retries: dead-lettered under this class's name, as
-    the workers' tasks are."""

@@ -25,14 +25,14 @@ from kafka import TopicPartition
 from marketplace.consumer.batch import Batch, Delivered, Received, Unfinished
 from marketplace.consumer.dead_letter import DeadLetter, DeadLetterSender
 from marketplace.consumer.declaration import Declaration, declaration_of
-from marketplace.consumer.errors import DeclarationError, GaveUp, Unavailable
+from marketplace.consumer.errors import DeclarationError, Unavailable
 from marketplace.consumer.event import CloudEvent
 from marketplace.consumer.handlers import Handler
 from marketplace.consumer.idempotency import key_of
 from marketplace.consumer.loop import ConsumerLoop
 from marketplace.consumer.policy import Commit
 from marketplace.consumer.reading import checked_as, read
-from marketplace.errors import PermanentError, TransientError
+from marketplace.errors import GaveUp, PermanentError, TransientError
 from marketplace.events.envelope import RawRecord
 
 logger = logging.getLogger(__name__)

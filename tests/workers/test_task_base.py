@@ -10,10 +10,10 @@ import pytest
 from celery.exceptions import Retry
 
 from marketplace.domain.errors import IllegalTransition, InvalidInput, NotFound, NotYetKnown
-from marketplace.errors import PermanentError, TransientError
+from marketplace.errors import GaveUp, PermanentError, TransientError
 from workers import constants, runtime
 from workers.celery_app import app
-from workers.task_base import GaveUp, MarketplaceTask, _bind_log_context, _unbind_log_context
+from workers.task_base import MarketplaceTask, _bind_log_context, _unbind_log_context
 
 
 class RecordingTask(MarketplaceTask):  # type: ignore[misc]
