@@ -27,7 +27,7 @@ from marketplace.domain import command_runs, disputes, listings, orders, quotes,
 from marketplace.domain.context import Context
 from marketplace.domain.inputs import Description, Lane, Message, ReasonText, Requirements, Title
 from marketplace.errors import PermanentError
-from marketplace.events.schema import (
+from marketplace.events.fields import (
     Currency,
     EntityId,
     Instant,

@@ -19,7 +19,7 @@ from marketplace.consumer.event import CloudEvent
 from marketplace.consumer.reading import TYPED
 from marketplace.events import topics
 from marketplace.events.envelope import RawRecord
-from marketplace.events.schema import Payload
+from marketplace.events.fields import Payload
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from marketplace.consumer.event import CloudEvent
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import RawRecord
-from marketplace.events.schema import InboundPayload, Payload
+from marketplace.events.fields import InboundPayload, Payload
 
 TYPED: dict[str, type[Payload]] = {topic.name: topic.payload for topic in topics.PRODUCED}
 """The model of each typed topic's `data`."""

@@ -27,7 +27,7 @@ from marketplace.consumer.group import ConsumerGroup
 from marketplace.consumer.memory_kafka import MemoryConsumer, MemoryKafka, MemoryProducer
 from marketplace.events import envelope, topics
 from marketplace.events.envelope import Headers
-from marketplace.events.schema import Payload
+from marketplace.events.fields import Payload
 
 ONE_MIB = 1024 * 1024
 STRUCTURED = (("content-type", b"application/cloudevents+json"),)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.domain.models import OutboxMessage, OutboxStatus
 from marketplace.events import envelope, topics
-from marketplace.events.schema import Payload
+from marketplace.events.fields import Payload
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from marketplace.errors import MarketplaceError, PermanentError, TransientError
 
 SHOWN_LENGTH = 200
-"""The most of an id a message quotes: a whole valid id (`schema.ID_LENGTH`)."""
+"""The most of an id a message quotes: a whole valid id (`fields.ID_LENGTH`)."""
 
 
 def shown(entity_id: object) -> str:

@@ -21,7 +21,7 @@ from marketplace.domain.context import Context
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import EventContext, Listing, ListingKind, Seller
 from marketplace.events import inbound
-from marketplace.events.schema import TITLE_LENGTH, Money
+from marketplace.events.fields import TITLE_LENGTH, Money
 
 logger = logging.getLogger(__name__)
 

@@ -54,7 +54,7 @@ from marketplace.domain.models import (
     Seller,
 )
 from marketplace.events import envelope, inbound, topics
-from marketplace.events.schema import Payload
+from marketplace.events.fields import Payload
 
 logger = logging.getLogger(__name__)
 

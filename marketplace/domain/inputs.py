@@ -3,7 +3,7 @@
 Each command's arguments are validated by one pydantic model, and every problem is reported at
 once in a single `InvalidInput` that names the entity and the action. Values may arrive as a
 Celery task's JSON (ISO strings for instants, dicts for money); money stays strict integers.
-The limits are the payloads' (`marketplace.events.schema`): whatever a command accepts, the
+The limits are the payloads' (`marketplace.events.fields`): whatever a command accepts, the
 database can store and the event it causes can carry. Titles, lanes, reasons, requirements
 and evidence are trimmed of surrounding whitespace (a person typed them) and must not be
 blank; descriptions, messages and notes are kept as given and may be empty.
@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 from marketplace import validation
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import DisputeOutcome, ListingKind
-from marketplace.events.schema import (
+from marketplace.events.fields import (
     DESCRIPTION_LENGTH,
     EVIDENCE_LENGTH,
     LANE_LENGTH,

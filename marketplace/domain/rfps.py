@@ -20,7 +20,7 @@ from marketplace.domain.context import Context
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import Listing, ListingStatus, Rfp
 from marketplace.events import outbound, topics
-from marketplace.events.schema import MAX_MATCHED_SELLERS, Money
+from marketplace.events.fields import MAX_MATCHED_SELLERS, Money
 
 logger = logging.getLogger(__name__)
 

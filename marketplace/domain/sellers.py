@@ -72,7 +72,7 @@ def apply_subscription(
     """
     action = "apply subscription"
     tenant = tenants.canonical(tenant_id, action=action)
-    tier = payload.tier.strip().lower()  # at most `schema.TIER_LENGTH`, like its column
+    tier = payload.tier.strip().lower()  # at most `fields.TIER_LENGTH`, like its column
     if payload.listing_limit is None and tier not in TIER_LISTING_LIMITS:
         known = ", ".join(TIER_LISTING_LIMITS)
         problem = f"tier: {payload.tier!r} is not one of {known} and no listingLimit was given"

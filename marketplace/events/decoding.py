@@ -37,7 +37,7 @@ from marketplace.events.envelope import (
     InboundEvent,
     RawRecord,
 )
-from marketplace.events.schema import EventTime, Payload
+from marketplace.events.fields import EventTime, Payload
 
 MAX_DATA_DEPTH = 32
 """Nesting levels allowed in `data` (objects and arrays); events are flat in practice."""

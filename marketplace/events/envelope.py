@@ -19,7 +19,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from marketplace.errors import PermanentError
 from marketplace.events import topics
-from marketplace.events.schema import EventTime, Payload
+from marketplace.events.fields import EventTime, Payload
 
 SPECVERSION = "1.0"
 TENANT_EXTENSION = "tenantid"

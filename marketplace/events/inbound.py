@@ -2,7 +2,7 @@
 
 The producing services are not ours: every model accepts unknown fields (kept, ignored) and
 only the fields the marketplace acts on are required. What it does act on is bounded like
-everything it stores (`marketplace.events.schema`): a value a column cannot hold is a bad
+everything it stores (`marketplace.events.fields`): a value a column cannot hold is a bad
 field here, not a database error later.
 """
 
@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictInt
 
-from marketplace.events.schema import (
+from marketplace.events.fields import (
     COMMENT_LENGTH,
     EVENT_NAME_LENGTH,
     MAX_BIGINT,

@@ -1,6 +1,6 @@
 """What the marketplace publishes: one model per producer topic, per the spec's payload column.
 
-Every text and list is bounded (`marketplace.events.schema`), so no event the domain can
+Every text and list is bounded (`marketplace.events.fields`), so no event the domain can
 record is too large to send.
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt
 
-from marketplace.events.schema import (
+from marketplace.events.fields import (
     DESCRIPTION_LENGTH,
     EVIDENCE_LENGTH,
     LANE_LENGTH,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from marketplace.errors import MarketplaceError
 from marketplace.events import inbound, outbound
-from marketplace.events.schema import Payload
+from marketplace.events.fields import Payload
 
 
 class Direction(enum.StrEnum):

@@ -20,9 +20,9 @@ from marketplace.consumer import (
 from marketplace.consumer.declaration import declaration_of
 from marketplace.consumer.policy import Commit
 from marketplace.events import topics
+from marketplace.events.fields import Payload
 from marketplace.events.inbound import PaymentCompleted
 from marketplace.events.outbound import ListingCreated, OrderCancelled, OrderCompleted
-from marketplace.events.schema import Payload
 
 ORDER_COMPLETED = topics.ORDER_COMPLETED.name
 

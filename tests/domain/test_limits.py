@@ -39,7 +39,7 @@ from marketplace.domain.models import (
 from marketplace.domain.models.base import ID
 from marketplace.events import inbound, outbound, topics
 from marketplace.events.envelope import EnvelopeError
-from marketplace.events.schema import (
+from marketplace.events.fields import (
     DESCRIPTION_LENGTH,
     ID_LENGTH,
     LANE_LENGTH,

@@ -10,7 +10,7 @@ from marketplace.domain import listings, rfps
 from marketplace.domain.errors import InvalidInput
 from marketplace.domain.models import Rfp
 from marketplace.events import outbound, topics
-from marketplace.events.schema import Money
+from marketplace.events.fields import Money
 from tests.domain.conftest import BUYER, NOW, Market
 
 DEADLINE = NOW + timedelta(days=14)
@@ -87,7 +87,7 @@ def test_an_rfp_id_given_twice_broadcasts_once(market: Market) -> None:
 def test_an_rfp_reaches_at_most_the_best_rated_sellers_its_event_can_name(
     market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The cap keeps `rfp.broadcast` small enough to send (`schema.MAX_MATCHED_SELLERS`)."""
+    """The cap keeps `rfp.broadcast` small enough to send (`fields.MAX_MATCHED_SELLERS`)."""
     monkeypatch.setattr(rfps, "MAX_MATCHED_SELLERS", 2)
     for seller in ("ann", "bob", "cyd"):
         market.published_listing(seller_id=seller, lane="catering")

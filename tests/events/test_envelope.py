@@ -14,7 +14,7 @@ import pytest
 from cloudevents.core.v1.event import CloudEvent
 
 from marketplace.events import envelope, inbound, outbound, topics
-from marketplace.events.schema import Money, Payload
+from marketplace.events.fields import Money, Payload
 from tests.events.conftest import SPEC_EXAMPLE_JSON, TENANT
 
 SPEC_ATTRIBUTES = [

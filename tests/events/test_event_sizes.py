@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from marketplace.events import envelope, outbound, topics
-from marketplace.events.schema import (
+from marketplace.events.fields import (
     DESCRIPTION_LENGTH,
     EVENT_BYTES_BUDGET,
     ID_LENGTH,

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from marketplace.events import inbound
-from marketplace.events.schema import (
+from marketplace.events.fields import (
     COMMENT_LENGTH,
     EVENT_NAME_LENGTH,
     ID_LENGTH,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from marketplace.events import inbound, outbound, topics
-from marketplace.events.schema import InboundPayload, Payload
+from marketplace.events.fields import InboundPayload, Payload
 
 SPEC_PRODUCED = [
     "eventzr.marketplace.listing.created.v1",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from marketplace.domain.errors import IllegalTransition
-from marketplace.events.schema import EventTime
+from marketplace.events.fields import EventTime
 
 logger = logging.getLogger(__name__)
 

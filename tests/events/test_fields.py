@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from marketplace.events import inbound, outbound
-from marketplace.events.schema import (
+from marketplace.events.fields import (
     MAX_BIGINT,
     EventTime,
     InstantOutOfRange,
