@@ -30,11 +30,11 @@ from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaProducer
 
+from marketplace.consumer.kafka_errors import REFUSED_RECORD_ERRORS
 from marketplace.domain import outbox
 from workers import constants, runtime
 from workers.broker_errors import BROKER_ERRORS, REDIS_ERRORS
 from workers.celery_app import app
-from workers.kafka_errors import REFUSED_RECORD_ERRORS
 
 logger = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 30.0
