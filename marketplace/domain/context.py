@@ -47,9 +47,18 @@ class Context:
     """Aware datetimes; tests pin it so two runs produce identical rows and events."""
     recorded: list[OutboxMessage] = field(default_factory=list, compare=False, repr=False)
     """What this context added to the outbox: the caller publishes only if there is any."""
+    defer_flushes: bool = False
+    """Set by a caller applying a batch: `flush` leaves the writes to the batch's one flush."""
 
     def now(self) -> datetime:
         return self.clock()
+
+    def flush(self) -> None:
+        """Write the operation's changes now, so that a constraint they break fails here; when
+        the caller defers flushes, the batch writes everything at its end instead (a query
+        still flushes first, so what an operation reads includes what came before it)."""
+        if not self.defer_flushes:
+            self.session.flush()
 
     def record(
         self, topic: topics.Topic, *, tenant_id: str, entity_id: str, payload: Payload
@@ -90,6 +99,7 @@ OUTBOX_LOCK_NAMESPACE = 0x0B0C
 
 def _lock_tenant_outbox(session: Session, tenant_id: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(func.pg_advisory_xact_lock(OUTBOX_LOCK_NAMESPACE, func.hashtext(tenant_id)))
-        )
+        with session.no_autoflush:  # it reads nothing: pending writes may wait
+            session.execute(
+                select(func.pg_advisory_xact_lock(OUTBOX_LOCK_NAMESPACE, func.hashtext(tenant_id)))
+            )

@@ -11,7 +11,8 @@ with its inbox row), so a transient failure can simply be retried.
 A batch (`apply_batch`) is applied optimistically: one inbox insert for all its events, the
 rows their effects will look up prefetched in one query per table (`PREFETCH`; the locked ones
 in the lock order order → quote → seller → listing, each in key order), and their effects one
-after the other, all in one savepoint. If any of them raises, that savepoint is rolled back,
+after the other, their writes deferred to one flush at the end (`Context.defer_flushes`), all
+in one savepoint. If any of them raises, that savepoint is rolled back,
 the prefetched rows are forgotten (their locks went with the savepoint), and each event is
 applied again in a savepoint of its own (`apply_isolated`), so the one that fails is rolled back
 alone; a batch without failures costs no per-event savepoint and no per-event lookup of a row
@@ -26,7 +27,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -93,7 +94,9 @@ def apply_batch(
     try:
         with ctx.session.begin_nested():
             _prefetch(ctx, events)
-            return list(_apply_in_turn(ctx, events, around))
+            applied = _apply_in_turn(replace(ctx, defer_flushes=True), events, around)
+            ctx.session.flush()  # what the effects deferred: a failure here fails the batch
+            return list(applied)
     except Exception as error:
         del ctx.recorded[recorded:]
         logger.info("a batch of %d failed together (%r); applying each alone", len(events), error)

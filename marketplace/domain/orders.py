@@ -97,7 +97,7 @@ def mark_paid(ctx: Context, tenant_id: str, payload: inbound.PaymentCompleted) -
     order.move(action)
     order.payment_id = payload.id
     order.paid_at = order.updated_at = ctx.now()
-    ctx.session.flush()
+    ctx.flush()
     return order
 
 
@@ -114,7 +114,7 @@ def complete_order(ctx: Context, tenant_id: str, order_id: str) -> Order:
 def finish(ctx: Context, order: Order) -> None:
     """Stamp and announce an order that has just become completed."""
     order.completed_at = order.updated_at = now = ctx.now()
-    ctx.session.flush()
+    ctx.flush()
     payload = outbound.OrderCompleted(
         id=order.id, completed_at=now, final_amount=order.amount, currency=order.currency
     )

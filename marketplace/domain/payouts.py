@@ -72,15 +72,23 @@ def release_escrow(ctx: Context, tenant_id: str, payload: inbound.EscrowReleased
     order.move(action)
     if completes:
         orders.finish(ctx, order)
-    ctx.session.flush()
+    ctx.flush()
     return payout
 
 
 def _released(ctx: Context, order: Order) -> int:
-    """What the order's recorded releases paid out (read under the order's lock)."""
-    total = ctx.session.scalar(
-        select(func.coalesce(func.sum(Payout.amount), 0)).where(
-            Payout.tenant_id == order.tenant_id, Payout.order_id == order.id
+    """What the order's recorded releases paid out (read under the order's lock): the rows
+    written, and those of a batch not written yet (see `Context.defer_flushes`)."""
+    with ctx.session.no_autoflush:
+        written = ctx.session.scalar(
+            select(func.coalesce(func.sum(Payout.amount), 0)).where(
+                Payout.tenant_id == order.tenant_id, Payout.order_id == order.id
+            )
         )
+    pending = sum(
+        payout.amount
+        for payout in ctx.session.new
+        if isinstance(payout, Payout)
+        and (payout.tenant_id, payout.order_id) == (order.tenant_id, order.id)
     )
-    return int(total or 0)
+    return int(written or 0) + pending

@@ -154,3 +154,21 @@ def test_a_batch_looks_up_each_prefetched_row_once(market: Market) -> None:
     for table in ("orders", "sellers"):
         lookups = [s for s in statements if s.startswith("SELECT") and f"FROM {table} " in s]
         assert len(lookups) == 1, f"one query of {table} for the batch: {lookups}"
+
+
+def test_in_a_batch_a_release_counts_the_releases_before_it_not_yet_written(
+    market: Market,
+) -> None:
+    order = market.paid_order()
+    half = {"orderId": order.id, "sellerId": SELLER, "amount": order.amount // 2,
+            "currency": "USD"}  # fmt: skip
+    releases = [
+        market.inbound_event(topics.ESCROW_RELEASED, half | {"id": f"rel-{n}"}) for n in range(3)
+    ]
+    with market.db.sessions() as session, session.begin():
+        outcomes = inbound.apply_batch(market.context(session), releases)
+
+    assert [isinstance(o, inbound.Applied) for o in outcomes] == [True, True, False]
+    assert "amount" in str(outcomes[2]), "a third half is more than was paid in"
+    assert market.reload(order).status == "completed"
+    assert len(market.events(topics.ORDER_COMPLETED)) == 1
