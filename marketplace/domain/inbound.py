@@ -8,15 +8,14 @@ transaction and then find the row (a duplicate), with no read before the write. 
 raises leaves nothing behind (the caller's transaction, or the event's savepoint, rolls back
 with its inbox row), so a transient failure can simply be retried.
 
-A batch (`apply_batch`) is applied optimistically: one inbox insert for all its events, the
-rows their effects will look up prefetched in one query per table (`PREFETCH`; the locked ones
-in the lock order order → quote → seller → listing, each in key order), and their effects one
-after the other, their writes deferred to one flush at the end (`Context.defer_flushes`), all
-in one savepoint. If any of them raises, that savepoint is rolled back,
-the prefetched rows are forgotten (their locks went with the savepoint), and each event is
-applied again in a savepoint of its own (`apply_isolated`), so the one that fails is rolled back
-alone; a batch without failures costs no per-event savepoint and no per-event lookup of a row
-its topic prefetches.
+A batch (`apply_batch`) is applied optimistically, in one savepoint: one inbox insert for all
+its events; the rows their effects will look up prefetched in one query per table (`PREFETCH`;
+the locked ones in the lock order order → quote → seller → listing, each in key order); their
+effects one after the other, with their writes deferred to one flush at the end
+(`Context.defer_flushes`). If anything in it raises, the savepoint is rolled back, the
+prefetched rows are forgotten (their locks went with the savepoint), and each event is applied
+again in a savepoint of its own (`apply_isolated`), so the one that fails is rolled back alone.
+A batch without failures thus costs a few statements in all, not a few per event.
 
 The dispatch table has exactly one effect per consumed topic, checked at import.
 """
