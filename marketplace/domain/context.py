@@ -12,13 +12,16 @@ advisory lock, held until commit: the tenant's next recording transaction insert
 this one committed, and a tenant's ids follow its commit order. It is the last lock in the
 lock order (order → quote → seller → listing → tenant outbox), so it rarely waits; a deadlock
 against an operation that locks rows after recording is detected by PostgreSQL and retried as
-transient. On SQLite `BEGIN IMMEDIATE` already serialises every writer.
+transient. A batch of inbound events, whose later events lock rows after earlier ones
+recorded, takes the outbox locks of all its tenants up front instead, in tenant order, after
+its rows (`lock_tenant_outboxes`, `outbox_locked`). On SQLite `BEGIN IMMEDIATE` already
+serialises every writer.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -49,6 +52,8 @@ class Context:
     """What this context added to the outbox: the caller publishes only if there is any."""
     defer_flushes: bool = False
     """Set by a caller applying a batch: `flush` leaves the writes to the batch's one flush."""
+    outbox_locked: frozenset[str] = frozenset()
+    """Tenants whose outbox lock the caller holds already (a batch's, taken up front)."""
 
     def now(self) -> datetime:
         return self.clock()
@@ -64,8 +69,10 @@ class Context:
         self, topic: topics.Topic, *, tenant_id: str, entity_id: str, payload: Payload
     ) -> OutboxMessage:
         """Add the complete CloudEvent for `topic` to the outbox of the current transaction."""
-        if not any(message.tenant_id == tenant_id for message in self.recorded):
-            _lock_tenant_outbox(self.session, tenant_id)
+        if tenant_id not in self.outbox_locked and not any(
+            message.tenant_id == tenant_id for message in self.recorded
+        ):
+            lock_tenant_outboxes(self.session, [tenant_id])
         now = self.now()
         event = envelope.new_event(
             topic,
@@ -97,9 +104,12 @@ OUTBOX_LOCK_NAMESPACE = 0x0B0C
 """First key of the tenants' outbox advisory locks, so no other advisory lock can collide."""
 
 
-def _lock_tenant_outbox(session: Session, tenant_id: str) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        with session.no_autoflush:  # it reads nothing: pending writes may wait
+def lock_tenant_outboxes(session: Session, tenant_ids: Iterable[str]) -> None:
+    """Take the tenants' outbox locks, in tenant order, until the transaction ends."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    with session.no_autoflush:  # it reads nothing: pending writes may wait
+        for tenant_id in sorted(set(tenant_ids)):
             session.execute(
                 select(func.pg_advisory_xact_lock(OUTBOX_LOCK_NAMESPACE, func.hashtext(tenant_id)))
             )

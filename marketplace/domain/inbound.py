@@ -10,7 +10,8 @@ with its inbox row), so a transient failure can simply be retried.
 
 A batch (`apply_batch`) is applied optimistically, in one savepoint: one inbox insert for all
 its events; the rows their effects will look up prefetched in one query per table (`PREFETCH`;
-the locked ones in the lock order order → quote → seller → listing, each in key order); their
+the locked ones in the lock order order → quote → seller → listing, each in key order); the
+outbox locks of all its tenants, in tenant order (see `marketplace.domain.context`); then their
 effects one after the other, with their writes deferred to one flush at the end
 (`Context.defer_flushes`). If anything in it raises, the savepoint is rolled back, the
 prefetched rows are forgotten (their locks went with the savepoint), and each event is applied
@@ -42,7 +43,7 @@ from marketplace.domain import (
     sellers,
     tenants,
 )
-from marketplace.domain.context import Context
+from marketplace.domain.context import Context, lock_tenant_outboxes
 from marketplace.domain.models import (
     Base,
     InboxEntry,
@@ -92,8 +93,10 @@ def apply_batch(
     recorded = len(ctx.recorded)
     try:
         with ctx.session.begin_nested():
-            _prefetch(ctx, events)
-            applied = _apply_in_turn(replace(ctx, defer_flushes=True), events, around)
+            tenants = _prefetch(ctx, events)
+            lock_tenant_outboxes(ctx.session, tenants)
+            batch = replace(ctx, defer_flushes=True, outbox_locked=frozenset(tenants))
+            applied = _apply_in_turn(batch, events, around)
             ctx.session.flush()  # what the effects deferred: a failure here fails the batch
             return list(applied)
     except Exception as error:
@@ -168,17 +171,22 @@ def _claim_in_inbox(
     return {(tenant, source, event_id) for tenant, source, event_id in inserted}
 
 
-def _prefetch(ctx: Context, events: Sequence[envelope.InboundEvent]) -> None:
+def _prefetch(ctx: Context, events: Sequence[envelope.InboundEvent]) -> set[str]:
+    """Prefetch what `PREFETCH` names; the batch's tenants."""
     wanted: dict[tuple[type[Base], bool], set[tuple[str, str]]] = {}
+    batch_tenants = set()
     for event in events:
-        rows = PREFETCH.get(event.topic.name)
-        if rows is None:
-            continue
         tenant = tenants.canonical(event.tenant_id, action=f"apply {event.topic.name}")
-        for model, entity_id, lock in rows(event):
+        batch_tenants.add(tenant)
+        for model, entity_id, lock in PREFETCH.get(event.topic.name, _nothing)(event):
             wanted.setdefault((model, lock), set()).add((tenant, entity_id))
     for (model, lock), keys in sorted(wanted.items(), key=_lock_order):
         repository.prefetch(ctx.session, model, keys, lock=lock)
+    return batch_tenants
+
+
+def _nothing(_event: envelope.InboundEvent) -> list[Wanted]:
+    return []
 
 
 _LOCK_ORDER: tuple[type[Base], ...] = (Order, Quote, Seller, Listing)
