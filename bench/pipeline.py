@@ -1,11 +1,24 @@
-"""Events fully processed per second: Kafka → bridge → Redis → worker → PostgreSQL → outbox.
+"""The whole pipeline measured from the outside, as issue 9 asks, on the path users run: the
+Procfile's bridge and workers (`bench.layout`) over Kafka, Redis and PostgreSQL, a foreign
+kafka-python producer writing `escrow.released` events and a foreign consumer waiting for the
+`order.completed` each one causes (`bench.traffic`). The paid orders they complete are written
+beforehand (`bench.seed`), outside every timed window.
 
-    .venv/bin/python -m bench.pipeline      (needs `make services`)
+    .venv/bin/python -m bench.pipeline      (needs `make services`; part of `make bench`)
 
-Runs the real processes twice, side by side in one run: a worker without task events, and one
-with `--events` (what Flower needs), and prints both rates and their ratio. Each run has its
-own database and consumer group, on one scratch Redis database (named in
-`tests.services.REDIS_DATABASES`), emptied before each.
+1. Burst, without and with task events (`--events`, what Flower needs): `BENCH_EVENTS` events
+   produced at once, timed until the last outbound record is on Kafka; next to it the no-op
+   ceiling of the same workers: as many no-op tasks (Celery's built-in `celery.accumulate`,
+   under the app's task class) sent to the inbound queue, timed until all ran; and their ratio.
+   Also the round trips per event during the burst (`bench.round_trips`) and the CPU time per
+   event of every process (`bench.machine`).
+2. Latency at a fixed rate, with `--events` (the `make run` layout): `BENCH_RATE` events/s for
+   `BENCH_SECONDS` s, inbound-produced -> outbound-visible p50/p90/p99/max, the rate achieved,
+   the backlog when the sending ends and after up to `BENCH_DRAIN_SECONDS` s more.
+
+Each run has its own database and consumer group, on one scratch Redis database (named in
+`tests.services.REDIS_DATABASES`), emptied first. Every figure comes with the machine's load.
+`BENCH_TENANTS` (8) spreads the orders over tenants; `BENCH_LOG_DIR` keeps the processes' logs.
 """
 
 from __future__ import annotations
@@ -15,59 +28,234 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
 
+from bench import backlog, machine, report, round_trips, seed
+from bench.layout import Stack
+from bench.traffic import Arrivals, Producer
 from marketplace.events import topics
-from tests import factories, services
-from tests.integration.system import System, migrated_database, start_pipeline, wait_for
+from tests import services
+from tests.integration.system import System, celery_client_of, migrated_database, wait_for
+from workers import constants
 
-N = int(os.environ.get("BENCH_EVENTS", "2000"))
+EVENTS = int(os.environ.get("BENCH_EVENTS", "5000"))
+RATE = float(os.environ.get("BENCH_RATE", "200"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
+DRAIN_SECONDS = float(os.environ.get("BENCH_DRAIN_SECONDS", "20"))
+TENANTS = int(os.environ.get("BENCH_TENANTS", "8"))
+BURST_TIMEOUT_SECONDS = float(os.environ.get("BENCH_TIMEOUT", "60"))
+WARM_UP = 200
+"""Events through the pipeline before any window opens: connections, caches, JIT-free but
+not import-free Python."""
+NOOP_TASK = "celery.accumulate"
+"""Built into every Celery app; returns its arguments, so it costs only Celery's own work."""
 
 
-def subscription_changed(tenant: str, i: int) -> dict[str, object]:
-    data = {"id": f"sub-{i}", "userId": f"seller-{i}", "tier": "pro"}
-    return factories.cloudevent(topics.SUBSCRIPTION_CHANGED, tenant, data)
+@dataclass(frozen=True)
+class Burst:
+    task_events: bool
+    rate: float
+    complete: bool
+    """Every outbound record arrived before `BENCH_TIMEOUT`."""
+    noop_rate: float
+    counts: round_trips.Counts
+    before: machine.Load
+    after: machine.Load
 
 
-def run(with_events: bool, log_dir: Path) -> float:
+@dataclass(frozen=True)
+class Latency:
+    sent: int
+    achieved_rate: float
+    latencies: list[float]
+    """Seconds from produced to visible, one per event that arrived."""
+    stages: dict[str, list[float]]
+    """produced -> recorded, recorded -> sent, sent -> visible (seconds), from the outbox."""
+    at_end: backlog.Backlog
+    visible_at_end: int
+    after_drain: backlog.Backlog
+    before: machine.Load
+    after: machine.Load
+
+
+@contextmanager
+def running(task_events: bool, log_dir: Path) -> Iterator[Stack]:
+    log_dir.mkdir(parents=True)
     with migrated_database() as url:
         system = System(url, services.redis_url("bench-pipeline"), log_dir)
         system.redis.flushdb()
-        if with_events:
-            system.worker.argv.append("--events")
-        engine = create_engine(url)
+        stack = Stack(system, task_events, log_dir)
         try:
-            start_pipeline(system)
-            tenant = str(uuid.uuid4())
-            start = time.perf_counter()
-            for i in range(N):
-                event = subscription_changed(tenant, i)
-                system.producer.send(
-                    str(event["type"]), json.dumps(event).encode(), key=tenant.encode(),
-                    headers=[("content-type", b"application/cloudevents+json")],
-                )  # fmt: skip
-            system.producer.flush()
-
-            def applied() -> bool:
-                with engine.connect() as connection:
-                    return connection.execute(text("select count(*) from inbox")).scalar() == N
-
-            wait_for(applied, timeout=600, interval=0.2, what=f"{N} events applied")
-            return N / (time.perf_counter() - start)
+            stack.start()
+            yield stack
         finally:
-            system.stop_all()
-            engine.dispose()
+            stack.stop()
+
+
+@contextmanager
+def clients(stack: Stack, count: int) -> Iterator[tuple[list[seed.PaidOrder], Producer, Arrivals]]:
+    """`WARM_UP + count` paid orders, the foreign clients, and the warm-up done; yields the
+    `count` orders left for the window."""
+    engine = create_engine(stack.system.database_url)
+    producer, arrivals = Producer(stack.system.bootstrap), Arrivals(stack.system.bootstrap)
+    try:
+        with Session(engine) as session:
+            orders = seed.paid_orders(
+                session, WARM_UP + count, tenants=TENANTS, prefix=uuid.uuid4().hex[:8]
+            )
+        warm_up, window = orders[:WARM_UP], orders[WARM_UP:]
+        arrivals.watch(orders)
+        producer.burst(warm_up)
+        if not arrivals.wait_for(warm_up, timeout=120):
+            raise RuntimeError(f"the warm-up's {WARM_UP} events were not processed in 120 s")
+        settle(stack)
+        yield window, producer, arrivals
+    finally:
+        producer.close()
+        arrivals.close()
+        engine.dispose()
+
+
+def settle(stack: Stack, timeout: float = 120) -> None:
+    """Wait until no task and no outbox row is left (what a window ends with)."""
+    wait_for(
+        lambda: backlog.measure(stack, bridge=False).empty,
+        timeout=timeout,
+        interval=0.2,
+        what="the pipeline to be idle",
+    )
+
+
+def burst(task_events: bool, log_dir: Path, admin: Engine) -> Burst:
+    """The no-op ceiling first, on the idle, warmed-up workers; then the burst. A burst that
+    outlives `BENCH_TIMEOUT` is cut short: its rate and round trips count the events that
+    made it, and its leftovers die with the stack."""
+    with running(task_events, log_dir) as stack, clients(stack, EVENTS) as (orders, p, a):
+        noop_rate = noop_ceiling(stack, len(orders))
+        settle(stack)
+        database = stack.system.database_url.rsplit("/", 1)[1]
+        before, load_before = round_trips.snapshot(admin, database, stack), machine.load(stack)
+        since = datetime.now(UTC)
+        start = time.perf_counter()
+        p.burst(orders)
+        complete = a.wait_for(orders, timeout=BURST_TIMEOUT_SECONDS)
+        seconds = time.perf_counter() - start
+        if complete:
+            settle(stack)  # the round trips of the last publish tasks belong to the burst
+        time.sleep(1)  # pg_stat_database counts reach the view within a second
+        after, load_after = round_trips.snapshot(admin, database, stack), machine.load(stack)
+        done = sum(order.id in a.seen_at for order in orders)
+        counts = round_trips.between(before, after, stack, events=max(done, 1), since=since)
+        return Burst(
+            task_events, done / seconds, complete, noop_rate, counts, load_before, load_after
+        )
+
+
+def noop_ceiling(stack: Stack, count: int) -> float:
+    """No-op tasks per second through the same workers: sent in pipelined batches (the
+    bridge's way), timed from the first send until the inbound queue and the tasks taken are
+    both empty, twice in a row (a task is briefly in neither while a worker takes it)."""
+    client = celery_client_of(stack.system)
+    redis = stack.system.redis
+
+    def idle() -> bool:
+        return not redis.llen(constants.INBOUND_QUEUE) and not redis.hlen("unacked")
+
+    def done() -> bool:
+        if not idle():
+            return False
+        time.sleep(0.02)
+        return idle()
+
+    start = time.perf_counter()
+    with client.producer_or_acquire() as producer, producer.batch(max_size=500):
+        for _ in range(count):
+            client.send_task(
+                NOOP_TASK, queue=constants.INBOUND_QUEUE, producer=producer, ignore_result=True
+            )
+    wait_for(done, timeout=600, interval=0.02, what=f"{count} no-op tasks")
+    seconds = time.perf_counter() - start
+    client.close()
+    return count / seconds
+
+
+def latency(log_dir: Path) -> Latency:
+    with running(True, log_dir) as stack, clients(stack, int(RATE * SECONDS)) as (orders, p, a):
+        load_before = machine.load(stack)
+        achieved = p.paced(orders, RATE)
+        at_end = backlog.measure(stack)
+        visible_at_end = sum(order.id in a.seen_at for order in orders)
+        a.wait_for(orders, timeout=DRAIN_SECONDS)
+        after_drain = backlog.measure(stack)
+        load_after = machine.load(stack)
+        seen = {o.id: a.seen_at[o.id] - p.sent_at[o.id] for o in orders if o.id in a.seen_at}
+        stages = _stages(stack, p.sent_at, a.seen_at)
+        return Latency(
+            len(orders), achieved, list(seen.values()), stages, at_end, visible_at_end,
+            after_drain, load_before, load_after,
+        )  # fmt: skip
+
+
+def _stages(
+    stack: Stack, sent_at: dict[str, float], seen_at: dict[str, float]
+) -> dict[str, list[float]]:
+    """Where each event's time went, from its outbox row: recorded (`created_at`, in the
+    applying transaction) and sent (`sent_at`, when its publish batch was acknowledged)."""
+    engine = create_engine(stack.system.database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("select record_value, created_at, sent_at from outbox where topic = :t"),
+                {"t": topics.ORDER_COMPLETED.name},
+            ).all()
+    finally:
+        engine.dispose()
+    stages: dict[str, list[float]] = {"produced -> recorded": [], "recorded -> sent": []}
+    stages["sent -> visible"] = []
+    for value, created_at, sent_at_db in rows:
+        order_id = json.loads(value)["data"]["id"]
+        if order_id not in sent_at or sent_at_db is None:
+            continue
+        recorded, sent = created_at.timestamp(), sent_at_db.timestamp()
+        stages["produced -> recorded"].append(recorded - sent_at[order_id])
+        stages["recorded -> sent"].append(sent - recorded)
+        if order_id in seen_at:
+            stages["sent -> visible"].append(seen_at[order_id] - sent)
+    return stages
+
+
+@contextmanager
+def _log_dir() -> Iterator[str]:
+    """The processes' logs: kept under `BENCH_LOG_DIR` if set, else thrown away."""
+    kept = os.environ.get("BENCH_LOG_DIR")
+    if kept:
+        yield str(Path(kept) / datetime.now().strftime("pipeline-%Y%m%d-%H%M%S"))
+        return
+    with tempfile.TemporaryDirectory() as logs:
+        yield logs
+
+
+def main() -> None:
+    admin = create_engine(services.POSTGRES_TEST_URL)
+    try:
+        with _log_dir() as logs:
+            bursts = [
+                burst(events, Path(logs) / f"burst-{label}", admin)
+                for events, label in ((False, "quiet"), (True, "events"))
+            ]
+            report.print_bursts(bursts, tenants=TENANTS)
+            fixed = latency(Path(logs) / "latency")
+            report.print_latency(fixed, rate=RATE, seconds=SECONDS, drain=DRAIN_SECONDS)
+    finally:
+        admin.dispose()
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory() as logs:
-        quiet = run(False, Path(logs))
-        monitored = run(True, Path(logs))
-    print(f"{N} subscription.changed events, one worker (2 processes), PostgreSQL")
-    print(f"fully processed, no task events      {quiet:>7,.0f} events/s")
-    print(
-        f"fully processed, --events (Flower)   {monitored:>7,.0f} events/s"
-        f"   ratio {monitored / quiet:.2f}x"
-    )
+    main()
