@@ -83,8 +83,9 @@ class Stack:
         return [process for process in self.processes if is_worker(process.argv)]
 
     def stop(self) -> None:
+        """What is left running is thrown away with the database: no need to wait for it."""
         for process in self.processes:
-            process.stop()
+            process.stop(timeout=5)
         self.system.producer.close()
         self.system.redis.close()
 

@@ -6,15 +6,17 @@ beforehand (`bench.seed`), outside every timed window.
 
     .venv/bin/python -m bench.pipeline      (needs `make services`; part of `make bench`)
 
-1. Burst, without and with task events (`--events`, what Flower needs): `BENCH_EVENTS` events
-   produced at once, timed until the last outbound record is on Kafka; next to it the no-op
-   ceiling of the same workers: as many no-op tasks (Celery's built-in `celery.accumulate`,
-   under the app's task class) sent to the inbound queue, timed until all ran; and their ratio.
-   Also the round trips per event during the burst (`bench.round_trips`) and the CPU time per
-   event of every process (`bench.machine`).
-2. Latency at a fixed rate, with `--events` (the `make run` layout): `BENCH_RATE` events/s for
-   `BENCH_SECONDS` s, inbound-produced -> outbound-visible p50/p90/p99/max, the rate achieved,
-   the backlog when the sending ends and after up to `BENCH_DRAIN_SECONDS` s more.
+1. Burst, without and with task events (`--events`, what Flower needs): first the no-op
+   ceiling of the warmed-up workers, `BENCH_EVENTS` no-op tasks (Celery's built-in
+   `celery.accumulate`, under the app's task class) sent to the inbound queue and timed until
+   all ran; then `BENCH_EVENTS` events produced at once, timed until the last outbound record
+   is on Kafka (cut short after `BENCH_TIMEOUT` s, 45: the rate then counts what arrived);
+   their ratio; the round trips per event during the burst (`bench.round_trips`) and the CPU
+   time per event of every process (`bench.machine`).
+2. Latency at a fixed rate, with `--events` (the `make run` layout): `BENCH_RATE` events/s
+   (200) for `BENCH_SECONDS` s (60; the goal is 300), inbound-produced -> outbound-visible
+   p50/p90/p99/max and where the time went (`bench.stages`), the rate achieved, the backlog
+   when the sending ends and after up to `BENCH_DRAIN_SECONDS` s (20) more, the round trips.
 
 Each run has its own database and consumer group, on one scratch Redis database (named in
 `tests.services.REDIS_DATABASES`), emptied first. Every figure comes with the machine's load.
@@ -23,7 +25,6 @@ Each run has its own database and consumer group, on one scratch Redis database 
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -34,13 +35,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
-from bench import backlog, machine, report, round_trips, seed
+from bench import backlog, machine, report, round_trips, seed, stages
 from bench.layout import Stack
 from bench.traffic import Arrivals, Producer
-from marketplace.events import topics
 from tests import services
 from tests.integration.system import System, celery_client_of, migrated_database, wait_for
 from workers import constants
@@ -50,10 +50,9 @@ RATE = float(os.environ.get("BENCH_RATE", "200"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 DRAIN_SECONDS = float(os.environ.get("BENCH_DRAIN_SECONDS", "20"))
 TENANTS = int(os.environ.get("BENCH_TENANTS", "8"))
-BURST_TIMEOUT_SECONDS = float(os.environ.get("BENCH_TIMEOUT", "60"))
+BURST_TIMEOUT_SECONDS = float(os.environ.get("BENCH_TIMEOUT", "45"))
 WARM_UP = 200
-"""Events through the pipeline before any window opens: connections, caches, JIT-free but
-not import-free Python."""
+"""Events through the pipeline before any window opens: connections made, code paths warm."""
 NOOP_TASK = "celery.accumulate"
 """Built into every Celery app; returns its arguments, so it costs only Celery's own work."""
 
@@ -61,6 +60,7 @@ NOOP_TASK = "celery.accumulate"
 @dataclass(frozen=True)
 class Burst:
     task_events: bool
+    produced: int
     rate: float
     complete: bool
     """Every outbound record arrived before `BENCH_TIMEOUT`."""
@@ -81,6 +81,8 @@ class Latency:
     at_end: backlog.Backlog
     visible_at_end: int
     after_drain: backlog.Backlog
+    counts: round_trips.Counts
+    """From the first event sent to the end of the drain, per event visible."""
     before: machine.Load
     after: machine.Load
 
@@ -154,8 +156,9 @@ def burst(task_events: bool, log_dir: Path, admin: Engine) -> Burst:
         done = sum(order.id in a.seen_at for order in orders)
         counts = round_trips.between(before, after, stack, events=max(done, 1), since=since)
         return Burst(
-            task_events, done / seconds, complete, noop_rate, counts, load_before, load_after
-        )
+            task_events, len(orders), done / seconds, complete, noop_rate, counts, load_before,
+            load_after,
+        )  # fmt: skip
 
 
 def noop_ceiling(stack: Stack, count: int) -> float:
@@ -186,49 +189,25 @@ def noop_ceiling(stack: Stack, count: int) -> float:
     return count / seconds
 
 
-def latency(log_dir: Path) -> Latency:
+def latency(log_dir: Path, admin: Engine) -> Latency:
     with running(True, log_dir) as stack, clients(stack, int(RATE * SECONDS)) as (orders, p, a):
-        load_before = machine.load(stack)
+        database = stack.system.database_url.rsplit("/", 1)[1]
+        before, load_before = round_trips.snapshot(admin, database, stack), machine.load(stack)
+        since = datetime.now(UTC)
         achieved = p.paced(orders, RATE)
         at_end = backlog.measure(stack)
         visible_at_end = sum(order.id in a.seen_at for order in orders)
         a.wait_for(orders, timeout=DRAIN_SECONDS)
         after_drain = backlog.measure(stack)
-        load_after = machine.load(stack)
-        seen = {o.id: a.seen_at[o.id] - p.sent_at[o.id] for o in orders if o.id in a.seen_at}
-        stages = _stages(stack, p.sent_at, a.seen_at)
+        time.sleep(1)  # pg_stat_database counts reach the view within a second
+        after, load_after = round_trips.snapshot(admin, database, stack), machine.load(stack)
+        produced = {order.id: p.sent_at[order.id] for order in orders}
+        seen = [a.seen_at[i] - produced[i] for i in produced if i in a.seen_at]
+        counts = round_trips.between(before, after, stack, events=max(len(seen), 1), since=since)
         return Latency(
-            len(orders), achieved, list(seen.values()), stages, at_end, visible_at_end,
-            after_drain, load_before, load_after,
+            len(orders), achieved, seen, stages.of(stack, produced, a.stamped_at, a.seen_at),
+            at_end, visible_at_end, after_drain, counts, load_before, load_after,
         )  # fmt: skip
-
-
-def _stages(
-    stack: Stack, sent_at: dict[str, float], seen_at: dict[str, float]
-) -> dict[str, list[float]]:
-    """Where each event's time went, from its outbox row: recorded (`created_at`, in the
-    applying transaction) and sent (`sent_at`, when its publish batch was acknowledged)."""
-    engine = create_engine(stack.system.database_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text("select record_value, created_at, sent_at from outbox where topic = :t"),
-                {"t": topics.ORDER_COMPLETED.name},
-            ).all()
-    finally:
-        engine.dispose()
-    stages: dict[str, list[float]] = {"produced -> recorded": [], "recorded -> sent": []}
-    stages["sent -> visible"] = []
-    for value, created_at, sent_at_db in rows:
-        order_id = json.loads(value)["data"]["id"]
-        if order_id not in sent_at or sent_at_db is None:
-            continue
-        recorded, sent = created_at.timestamp(), sent_at_db.timestamp()
-        stages["produced -> recorded"].append(recorded - sent_at[order_id])
-        stages["recorded -> sent"].append(sent - recorded)
-        if order_id in seen_at:
-            stages["sent -> visible"].append(seen_at[order_id] - sent)
-    return stages
 
 
 @contextmanager
@@ -251,7 +230,7 @@ def main() -> None:
                 for events, label in ((False, "quiet"), (True, "events"))
             ]
             report.print_bursts(bursts, tenants=TENANTS)
-            fixed = latency(Path(logs) / "latency")
+            fixed = latency(Path(logs) / "latency", admin)
             report.print_latency(fixed, rate=RATE, seconds=SECONDS, drain=DRAIN_SECONDS)
     finally:
         admin.dispose()

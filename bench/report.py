@@ -17,7 +17,7 @@ LABELS = {False: "without task events", True: "with --events (Flower)"}
 
 
 def print_bursts(bursts: Sequence[Burst], *, tenants: int) -> None:
-    events = bursts[0].counts.events
+    events = bursts[0].produced
     print(
         f"\nfully processed: {events} escrow.released events produced at once, each done when"
         f" its order.completed is on Kafka ({tenants} tenants, PostgreSQL, {machine.cores()} cores)"
@@ -79,6 +79,23 @@ def _print_round_trips(bursts: Sequence[Burst]) -> None:
     _print_statements(bursts[0].counts)
 
 
+def _print_steady_costs(c: round_trips.Counts) -> None:
+    paths = c.sql_by_path()
+    sql = " / ".join(f"{c.per_event(paths[path].total()):.2f}" for path in paths)
+    print(
+        f"  per event visible: SQL statements inbound / publish {sql}"
+        if c.statements is not None
+        else "  per event visible: SQL statements n/a (no pg_stat_statements)"
+    )
+    print(f"    Celery tasks: {_shares(c.tasks, c.events, digits=3)}")
+    flushed = c.records_sent / c.flushes if c.flushes else 0
+    print(
+        f"    Kafka flushes {c.per_event(c.flushes):.3f} ({flushed:.1f} records a flush),"
+        f" Redis commands {c.per_event(c.redis_commands.total()):.2f},"
+        f" PostgreSQL deadlocks {c.deadlocks}"
+    )
+
+
 def _cpu(b: Burst) -> list[tuple[str, str]]:
     spent = Counter(b.after.cpu_seconds)
     spent.subtract(b.before.cpu_seconds)
@@ -112,16 +129,21 @@ def print_latency(result: Latency, *, rate: float, seconds: float, drain: float)
         f"  sent at {result.achieved_rate:.1f} ev/s; visible: {result.visible_at_end} when the"
         f" sending ended, {len(result.latencies)} after up to {drain:g} s more"
     )
+    print(
+        f"  outbound visible at {result.visible_at_end / (result.sent / result.achieved_rate):.1f}"
+        " ev/s while sending"
+    )
     missing = result.sent - len(result.latencies)
     print("  produced -> visible  " + _percentiles(result.latencies, missing, drain))
     for stage, values in result.stages.items():
         print(f"    {stage:<20} " + _percentiles(values, 0, drain))
     print(f"  backlog when the sending ended: {result.at_end}")
     print(f"  backlog after the drain:        {result.after_drain}")
+    _print_steady_costs(result.counts)
     spent = Counter(result.after.cpu_seconds)
     spent.subtract(result.before.cpu_seconds)
     cpu = ", ".join(f"{n} {1000 * s / result.sent:.2f}" for n, s in spent.items())
-    print(f"  CPU ms per event: {cpu}")
+    print(f"  CPU ms per event sent: {cpu}")
     print(f"  {machine.describe(result.before, result.after)}")
 
 

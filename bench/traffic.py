@@ -69,6 +69,8 @@ class Arrivals:
         self.reader = TopicReader([topics.ORDER_COMPLETED.name], bootstrap=bootstrap)
         self.seen_at: dict[str, float] = {}
         """Order id -> when its `order.completed` was received."""
+        self.stamped_at: dict[str, float] = {}
+        """Order id -> its record's Kafka timestamp: when the worker's producer was handed it."""
         self.records = 0
         """Every `order.completed` record received, copies included."""
         self._watched: set[str] = set()
@@ -103,6 +105,7 @@ class Arrivals:
                         order_id = _order_id(record)
                         if order_id in self._watched and order_id not in self.seen_at:
                             self.seen_at[order_id] = now
+                            self.stamped_at[order_id] = record.timestamp / 1000
                 self._changed.notify_all()
 
     def close(self) -> None:
