@@ -46,9 +46,9 @@ run: install services ## Migrate, create the topics and run every Procfile proce
 	@echo "Flower: http://127.0.0.1:5555 (user admin, password from FLOWER_PASSWORD, default 'marketplace')"
 	$(RUN_ENV) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/honcho start
 
-bench: install services ## Throughput benchmarks, printed side by side
+bench: install services ## Throughput benchmarks side by side (BENCH_EVENTS, BENCH_RATE, BENCH_SECONDS=300: issue 9's goal run)
 	$(VENV)/bin/python -m bench
-	$(VENV)/bin/python -m bench.round_trips
+	$(VENV)/bin/python -m bench.in_process
 	$(VENV)/bin/python -m bench.pipeline
 
 lint: install ## ruff (rules and formatting) and mypy

@@ -1,30 +1,30 @@
-"""The pipeline as users run it: Kafka → bridge → Redis → worker → PostgreSQL → outbox → Kafka.
+"""The whole pipeline measured from the outside, as issue 9 asks, on the path users run: the
+Procfile's bridge and workers (`bench.layout`) over Kafka, Redis and PostgreSQL, a foreign
+kafka-python producer writing `escrow.released` events and a foreign consumer waiting for the
+`order.completed` each one causes (`bench.traffic`). The paid orders they complete are written
+beforehand (`bench.seed`), outside every timed window.
 
-    .venv/bin/python -m bench.pipeline      (needs `make services`; `make bench` runs it)
+    .venv/bin/python -m bench.pipeline      (needs `make services`; part of `make bench`)
 
-Real processes (the bridge, one worker of 2 processes like the Procfile's), a foreign
-kafka-python producer of `escrow.released` events and a foreign consumer of the
-`order.completed` events they cause. An event counts as *fully processed* when its outbound
-record is on Kafka. Printed side by side, in one run:
+1. Burst, without and with task events (`--events`, what Flower needs): first the no-op
+   ceiling of the warmed-up workers, `BENCH_EVENTS` no-op tasks (Celery's built-in
+   `celery.accumulate`, under the app's task class) sent to the inbound queue and timed until
+   all ran; then `BENCH_EVENTS` events produced at once, timed until the last outbound record
+   is on Kafka (cut short after `BENCH_TIMEOUT` s, 45: the rate then counts what arrived);
+   their ratio; the round trips per event during the burst (`bench.round_trips`) and the CPU
+   time per event of every process (`bench.machine`).
+2. Latency at a fixed rate, with `--events` (the `make run` layout): `BENCH_RATE` events/s
+   (200) for `BENCH_SECONDS` s (60; the goal is 300), inbound-produced -> outbound-visible
+   p50/p90/p99/max and where the time went (`bench.stages`), the rate achieved, the backlog
+   when the sending ends and after up to `BENCH_DRAIN_SECONDS` s (20) more, the round trips.
 
-1. burst: BENCH_EVENTS releases produced at once → fully processed events/s, next to the no-op
-   ceiling of the same worker (as many no-op tasks, `celery.accumulate`, on the same queue,
-   one per event as the pipeline had before batching), with and without task events
-   (`--events`, what Flower needs); plus what the whole system spent per event: Redis commands
-   (INFO commandstats) and PostgreSQL transactions and rows (pg_stat_database);
-2. steady rate: BENCH_RATE events/s for BENCH_SECONDS with task events on → latency from
-   produced to outbound-visible (p50/p90/p99/max), the rate achieved, the backlog at the end;
-3. SQL statements per event on the inbound and publish paths, counted in-process on the same
-   task code (`bench.round_trips`).
-
-Each configuration gets its own database, consumer group and dead-letter topic, on one scratch
-Redis database (`tests.services.REDIS_DATABASES["bench-pipeline"]`), emptied before each.
-Orders are seeded directly (paid, one listing and seller per tenant, BENCH_TENANTS tenants).
+Each run has its own database and consumer group, on one scratch Redis database (named in
+`tests.services.REDIS_DATABASES`), emptied first. Every figure comes with the machine's load.
+`BENCH_TENANTS` (8) spreads the orders over tenants; `BENCH_LOG_DIR` keeps the processes' logs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -34,268 +34,206 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import redis
-from celery import Celery
-from kafka import KafkaConsumer, TopicPartition
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
 
-from marketplace.domain import database, listings
-from marketplace.domain.context import Context
-from marketplace.domain.models import Order, Quote
-from marketplace.events import topics
-from tests import factories, services
-from tests.integration.system import System, migrated_database, start_pipeline, wait_for
+from bench import backlog, machine, report, round_trips, seed, stages
+from bench.layout import Stack
+from bench.traffic import Arrivals, Producer
+from tests import services
+from tests.integration.system import System, celery_client_of, migrated_database, wait_for
 from workers import constants
 
-BURST = int(os.environ.get("BENCH_EVENTS", "5000"))
+EVENTS = int(os.environ.get("BENCH_EVENTS", "5000"))
 RATE = float(os.environ.get("BENCH_RATE", "200"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
-TENANTS = int(os.environ.get("BENCH_TENANTS", "20"))
-REDIS_URL = services.redis_url("bench-pipeline")
-AMOUNT, CURRENCY = 5000, "USD"
+DRAIN_SECONDS = float(os.environ.get("BENCH_DRAIN_SECONDS", "20"))
+TENANTS = int(os.environ.get("BENCH_TENANTS", "8"))
+BURST_TIMEOUT_SECONDS = float(os.environ.get("BENCH_TIMEOUT", "45"))
+WARM_UP = 200
+"""Events through the pipeline before any window opens: connections made, code paths warm."""
+NOOP_TASK = "celery.accumulate"
+"""Built into every Celery app; returns its arguments, so it costs only Celery's own work."""
 
 
-@dataclass
-class Seeded:
-    """Paid orders ready to be released: (tenant, order id, seller id)."""
+@dataclass(frozen=True)
+class Burst:
+    task_events: bool
+    produced: int
+    rate: float
+    complete: bool
+    """Every outbound record arrived before `BENCH_TIMEOUT`."""
+    noop_rate: float
+    counts: round_trips.Counts
+    before: machine.Load
+    after: machine.Load
 
-    orders: list[tuple[str, str, str]]
 
-    def releases(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for tenant, order_id, seller_id in self.orders:
-            data = {"id": f"rel-{order_id}", "orderId": order_id, "sellerId": seller_id,
-                    "amount": AMOUNT, "currency": CURRENCY}  # fmt: skip
-            yield order_id, factories.cloudevent(topics.ESCROW_RELEASED, tenant, data, time=None)
-
-
-def seed(url: str, count: int) -> Seeded:
-    now = datetime.now(UTC)
-    tenants = [str(uuid.uuid4()) for _ in range(TENANTS)]
-    engine = database.make_engine(url)
-    orders, paid = [], []
-    with database.make_session_factory(engine)() as session, session.begin():
-        ctx = Context(session, source="bench")
-        listings_of = {}
-        for tenant in tenants:
-            draft = listings.create_listing(ctx, tenant, seller_id=f"seller-{tenant[:8]}",
-                                            title="Catering", lane="vendora", price=AMOUNT,
-                                            currency=CURRENCY)  # fmt: skip
-            listings_of[tenant] = listings.publish_listing(ctx, tenant, draft.id).id
-        session.flush()
-        for number in range(count):
-            tenant = tenants[number % len(tenants)]
-            seller, listing = f"seller-{tenant[:8]}", listings_of[tenant]
-            quote, order = f"quote-{number}", f"order-{number}"
-            session.add(Quote(tenant_id=tenant, id=quote, listing_id=listing, buyer_id="buyer",
-                              seller_id=seller, amount=AMOUNT, currency=CURRENCY, message="-",
-                              status="accepted", submitted_at=now, accepted_at=now))  # fmt: skip
-            paid.append(Order(tenant_id=tenant, id=order, quote_id=quote, listing_id=listing,
-                              buyer_id="buyer", seller_id=seller, amount=AMOUNT,
-                              currency=CURRENCY, status="paid", refund_status="none",
-                              payment_id=f"pay-{number}", created_at=now, updated_at=now,
-                              paid_at=now))  # fmt: skip
-            orders.append((tenant, order, seller))
-        session.flush()  # the quotes first: no relationship() tells the ORM the order
-        session.add_all(paid)
-    engine.dispose()
-    return Seeded(orders)
+@dataclass(frozen=True)
+class Latency:
+    sent: int
+    achieved_rate: float
+    latencies: list[float]
+    """Seconds from produced to visible, one per event that arrived."""
+    stages: dict[str, list[float]]
+    """produced -> recorded, recorded -> sent, sent -> visible (seconds), from the outbox."""
+    at_end: backlog.Backlog
+    visible_at_end: int
+    after_drain: backlog.Backlog
+    counts: round_trips.Counts
+    """From the first event sent to the end of the drain, per event visible."""
+    before: machine.Load
+    after: machine.Load
 
 
 @contextmanager
-def pipeline(url: str, log_dir: Path, *, task_events: bool) -> Iterator[System]:
-    system = System(url, REDIS_URL, log_dir)
-    system.redis.flushdb()
-    if task_events:
-        system.worker.argv.append("--events")
+def running(task_events: bool, log_dir: Path) -> Iterator[Stack]:
+    log_dir.mkdir(parents=True)
+    with migrated_database() as url:
+        system = System(url, services.redis_url("bench-pipeline"), log_dir)
+        system.redis.flushdb()
+        stack = Stack(system, task_events, log_dir)
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()
+
+
+@contextmanager
+def clients(stack: Stack, count: int) -> Iterator[tuple[list[seed.PaidOrder], Producer, Arrivals]]:
+    """`WARM_UP + count` paid orders, the foreign clients, and the warm-up done; yields the
+    `count` orders left for the window."""
+    engine = create_engine(stack.system.database_url)
+    producer, arrivals = Producer(stack.system.bootstrap), Arrivals(stack.system.bootstrap)
     try:
-        start_pipeline(system)
-        yield system
-    finally:
-        system.stop_all()
-
-
-class Completed:
-    """A foreign consumer of `order.completed`, from its end when created."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        name = topics.ORDER_COMPLETED.name
-        parts = [TopicPartition(name, p) for p in self.consumer.partitions_for_topic(name) or ()]
-        self.consumer.assign(parts)
-        self.consumer.seek_to_end(*parts)
-        for part in parts:
-            self.consumer.position(part)
-        self.seen: dict[str, float] = {}  # order id -> outbound record's timestamp (s)
-
-    def read_until(self, count: int, *, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.seen) < count and time.monotonic() < deadline:
-            for records in self.consumer.poll(timeout_ms=200).values():
-                for record in records:
-                    self.seen.setdefault(json.loads(record.value)["data"]["id"],
-                                         record.timestamp / 1000)  # fmt: skip
-
-    def close(self) -> None:
-        self.consumer.close()
-
-
-def send(system: System, event: dict[str, Any]) -> None:
-    system.producer.send(
-        topics.ESCROW_RELEASED.name, json.dumps(event).encode(), key=event["tenantid"].encode(),
-        headers=[("content-type", b"application/cloudevents+json")],
-    )  # fmt: skip
-
-
-@dataclass
-class Burst:
-    rate: float
-    redis_commands: float
-    transactions: float
-    rows_written: float
-
-
-def burst(log_dir: Path, *, task_events: bool) -> Burst:
-    with migrated_database() as url:
-        seeded = seed(url, BURST)
-        with pipeline(url, log_dir, task_events=task_events) as system:
-            completed = Completed(system.bootstrap)
-            events = [event for _, event in seeded.releases()]
-            redis_before, pg_before = redis_commands(system.redis), pg_counters(url)
-            start = time.time()
-            for event in events:
-                send(system, event)
-            system.producer.flush()
-            completed.read_until(BURST, timeout=900)
-            assert len(completed.seen) == BURST, f"{len(completed.seen)} of {BURST} completed"
-            rate = BURST / (max(completed.seen.values()) - start)
-            redis_spent = (redis_commands(system.redis) - redis_before) / BURST
-            pg_after = pg_counters(url)
-            completed.close()
-    spent = {key: (pg_after[key] - pg_before[key]) / BURST for key in pg_before}
-    return Burst(rate, redis_spent, spent["transactions"], spent["rows"])
-
-
-def no_op_ceiling(log_dir: Path, *, task_events: bool) -> float:
-    """The same worker running one no-op task per event from the inbound queue."""
-    with migrated_database() as url, pipeline(url, log_dir, task_events=task_events) as system:
-        app = Celery(broker=REDIS_URL)  # a plain client: nothing of the pipeline's own
-        start = time.perf_counter()
-        with app.producer_or_acquire() as producer:
-            for _ in range(BURST):
-                app.send_task("celery.accumulate", args=[1], queue=constants.INBOUND_QUEUE,
-                              producer=producer, ignore_result=True)  # fmt: skip
-
-        def done() -> bool:
-            return not system.redis.llen(constants.INBOUND_QUEUE) and not system.redis.hlen(
-                "unacked"
+        with Session(engine) as session:
+            orders = seed.paid_orders(
+                session, WARM_UP + count, tenants=TENANTS, prefix=uuid.uuid4().hex[:8]
             )
-
-        wait_for(done, timeout=600, interval=0.05, what=f"{BURST} no-op tasks")
-        seconds = time.perf_counter() - start
-        app.close()
-    return BURST / seconds
-
-
-@dataclass
-class Steady:
-    achieved: float
-    latencies: list[float]
-    missing: int
-    backlog: dict[str, int]
+        warm_up, window = orders[:WARM_UP], orders[WARM_UP:]
+        arrivals.watch(orders)
+        producer.burst(warm_up)
+        if not arrivals.wait_for(warm_up, timeout=120):
+            raise RuntimeError(f"the warm-up's {WARM_UP} events were not processed in 120 s")
+        settle(stack)
+        yield window, producer, arrivals
+    finally:
+        producer.close()
+        arrivals.close()
+        engine.dispose()
 
 
-def steady(log_dir: Path) -> Steady:
-    count = int(RATE * SECONDS)
-    with migrated_database() as url:
-        seeded = seed(url, count)
-        with pipeline(url, log_dir, task_events=True) as system:
-            completed = Completed(system.bootstrap)
-            produced: dict[str, float] = {}
-            start = time.monotonic()
-            for number, (order_id, event) in enumerate(seeded.releases()):
-                due = start + number / RATE
-                while (now := time.monotonic()) < due:
-                    completed.read_until(len(completed.seen) + 1, timeout=min(due - now, 0.005))
-                produced[order_id] = time.time()
-                send(system, event)
-            system.producer.flush()
-            achieved = count / (time.monotonic() - start)
-            backlog = {
-                "inbound queue": int(system.redis.llen(constants.INBOUND_QUEUE)),
-                "publish queue": int(system.redis.llen(constants.PUBLISH_QUEUE)),
-                "outbox pending": outbox_pending(url),
-            }
-            completed.read_until(count, timeout=120)
-            completed.close()
-    latencies = sorted(
-        (completed.seen[order] - at) * 1000
-        for order, at in produced.items()
-        if order in completed.seen
+def settle(stack: Stack, timeout: float = 120) -> None:
+    """Wait until no task and no outbox row is left (what a window ends with)."""
+    wait_for(
+        lambda: backlog.measure(stack, bridge=False).empty,
+        timeout=timeout,
+        interval=0.2,
+        what="the pipeline to be idle",
     )
-    return Steady(achieved, latencies, count - len(latencies), backlog)
 
 
-def redis_commands(client: redis.Redis) -> int:
-    stats: dict[str, Any] = client.info("commandstats")
-    return sum(int(value["calls"]) for value in stats.values())
+def burst(task_events: bool, log_dir: Path, admin: Engine) -> Burst:
+    """The no-op ceiling first, on the idle, warmed-up workers; then the burst. A burst that
+    outlives `BENCH_TIMEOUT` is cut short: its rate and round trips count the events that
+    made it, and its leftovers die with the stack."""
+    with running(task_events, log_dir) as stack, clients(stack, EVENTS) as (orders, p, a):
+        noop_rate = noop_ceiling(stack, len(orders))
+        settle(stack)
+        database = stack.system.database_url.rsplit("/", 1)[1]
+        before, load_before = round_trips.snapshot(admin, database, stack), machine.load(stack)
+        since = datetime.now(UTC)
+        start = time.perf_counter()
+        p.burst(orders)
+        complete = a.wait_for(orders, timeout=BURST_TIMEOUT_SECONDS)
+        seconds = time.perf_counter() - start
+        if complete:
+            settle(stack)  # the round trips of the last publish tasks belong to the burst
+        time.sleep(1)  # pg_stat_database counts reach the view within a second
+        after, load_after = round_trips.snapshot(admin, database, stack), machine.load(stack)
+        done = sum(order.id in a.seen_at for order in orders)
+        counts = round_trips.between(before, after, stack, events=max(done, 1), since=since)
+        return Burst(
+            task_events, len(orders), done / seconds, complete, noop_rate, counts, load_before,
+            load_after,
+        )  # fmt: skip
 
 
-def pg_counters(url: str) -> dict[str, int]:
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        row = connection.execute(text(
-            "select xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted"
-            " from pg_stat_database where datname = current_database()"
-        )).one()  # fmt: skip
-    engine.dispose()
-    return {"transactions": int(row[0]), "rows": int(row[1])}
+def noop_ceiling(stack: Stack, count: int) -> float:
+    """No-op tasks per second through the same workers: sent in pipelined batches (the
+    bridge's way), timed from the first send until the inbound queue and the tasks taken are
+    both empty, twice in a row (a task is briefly in neither while a worker takes it)."""
+    client = celery_client_of(stack.system)
+    redis = stack.system.redis
+
+    def idle() -> bool:
+        return not redis.llen(constants.INBOUND_QUEUE) and not redis.hlen("unacked")
+
+    def done() -> bool:
+        if not idle():
+            return False
+        time.sleep(0.02)
+        return idle()
+
+    start = time.perf_counter()
+    with client.producer_or_acquire() as producer, producer.batch(max_size=500):
+        for _ in range(count):
+            client.send_task(
+                NOOP_TASK, queue=constants.INBOUND_QUEUE, producer=producer, ignore_result=True
+            )
+    wait_for(done, timeout=600, interval=0.02, what=f"{count} no-op tasks")
+    seconds = time.perf_counter() - start
+    client.close()
+    return count / seconds
 
 
-def outbox_pending(url: str) -> int:
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        pending = connection.execute(text("select count(*) from outbox where status='pending'"))
-        count = int(pending.scalar_one())
-    engine.dispose()
-    return count
+def latency(log_dir: Path, admin: Engine) -> Latency:
+    with running(True, log_dir) as stack, clients(stack, int(RATE * SECONDS)) as (orders, p, a):
+        database = stack.system.database_url.rsplit("/", 1)[1]
+        before, load_before = round_trips.snapshot(admin, database, stack), machine.load(stack)
+        since = datetime.now(UTC)
+        achieved = p.paced(orders, RATE)
+        at_end = backlog.measure(stack)
+        visible_at_end = sum(order.id in a.seen_at for order in orders)
+        a.wait_for(orders, timeout=DRAIN_SECONDS)
+        after_drain = backlog.measure(stack)
+        time.sleep(1)  # pg_stat_database counts reach the view within a second
+        after, load_after = round_trips.snapshot(admin, database, stack), machine.load(stack)
+        produced = {order.id: p.sent_at[order.id] for order in orders}
+        seen = [a.seen_at[i] - produced[i] for i in produced if i in a.seen_at]
+        counts = round_trips.between(before, after, stack, events=max(len(seen), 1), since=since)
+        return Latency(
+            len(orders), achieved, seen, stages.of(stack, produced, a.stamped_at, a.seen_at),
+            at_end, visible_at_end, after_drain, counts, load_before, load_after,
+        )  # fmt: skip
 
 
-def percentile(values: list[float], share: float) -> float:
-    return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
+@contextmanager
+def _log_dir() -> Iterator[str]:
+    """The processes' logs: kept under `BENCH_LOG_DIR` if set, else thrown away."""
+    kept = os.environ.get("BENCH_LOG_DIR")
+    if kept:
+        yield str(Path(kept) / datetime.now().strftime("pipeline-%Y%m%d-%H%M%S"))
+        return
+    with tempfile.TemporaryDirectory() as logs:
+        yield logs
 
 
 def main() -> None:
-    load = os.getloadavg()
-    print(
-        f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    )
-    print(f"burst: {BURST} escrow.released → order.completed, {TENANTS} tenants, one worker -c 2")
-    with tempfile.TemporaryDirectory() as scratch:
-        logs = os.environ.get("BENCH_LOGS") or scratch
-        log_dir = Path(logs)
-        for task_events in () if os.environ.get("BENCH_ONLY") == "steady" else (False, True):
-            label = "with task events (--events)" if task_events else "without task events"
-            ceiling = no_op_ceiling(log_dir, task_events=task_events)
-            measured = burst(log_dir, task_events=task_events)
-            print(f"  {label}")
-            print(f"    no-op ceiling (1 task an event)  {ceiling:>7,.0f} tasks/s")
-            print(f"    fully processed                  {measured.rate:>7,.0f} events/s"
-                  f"   ratio {measured.rate / ceiling:.2f}x")  # fmt: skip
-            print(f"    per event: {measured.redis_commands:.2f} Redis commands,"
-                  f" {measured.transactions:.3f} PostgreSQL transactions,"
-                  f" {measured.rows_written:.2f} rows written")  # fmt: skip
-        print(f"steady: {RATE:.0f} events/s for {SECONDS:.0f} s, task events on (the Procfile's)")
-        result = steady(log_dir)
-    lat = result.latencies
-    print(f"  achieved {result.achieved:,.0f} events/s; produced → outbound visible:"
-          f" p50 {percentile(lat, 0.5):,.0f} ms, p90 {percentile(lat, 0.9):,.0f} ms,"
-          f" p99 {percentile(lat, 0.99):,.0f} ms, max {max(lat, default=float('nan')):,.0f} ms;"
-          f" {result.missing} not seen")  # fmt: skip
-    print(f"  backlog when the producer stopped: {result.backlog}")
-    load = os.getloadavg()
-    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    admin = create_engine(services.POSTGRES_TEST_URL)
+    try:
+        with _log_dir() as logs:
+            bursts = [
+                burst(events, Path(logs) / f"burst-{label}", admin)
+                for events, label in ((False, "quiet"), (True, "events"))
+            ]
+            report.print_bursts(bursts, tenants=TENANTS)
+            fixed = latency(Path(logs) / "latency", admin)
+            report.print_latency(fixed, rate=RATE, seconds=SECONDS, drain=DRAIN_SECONDS)
+    finally:
+        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -1,103 +1,153 @@
-"""SQL statements, Redis commands and Kafka flushes per event, counted on the worker's own code.
+"""Round trips per event, counted by the servers while the pipeline runs, never estimated.
 
-    .venv/bin/python -m bench.round_trips      (needs PostgreSQL and Redis: `make services`)
-
-Runs `apply_batch` in-process on BENCH_BATCH `escrow.released` events (each completes a paid
-order and records `order.completed`) against a fresh PostgreSQL database and the real Redis,
-with a producer that acknowledges at once, and counts what each layer was asked: every
-statement the engine sent (an `executemany` counts once: it is one call), Redis commands (INFO
-commandstats), producer flushes. A warm-up batch runs first, so connections and compiled
-statements are not counted.
+- SQL: `pg_stat_statements` (enabled by `scripts/services.sh`), every statement the run's
+  database executed between two snapshots, per normalised statement; without the extension,
+  only transactions (`pg_stat_database`). A statement is on the publish path when it reads or
+  changes the outbox other than by inserting into it (claims, tenant prefixes, marking sent);
+  everything else is the inbound path. BEGIN/COMMIT are given to the publish path once per
+  claim (a publish transaction starts with one), the rest to the inbound path.
+- Redis: `INFO commandstats`, all clients (bridge, workers, their events and heartbeats).
+- Kafka: one flush per publish batch, and a batch marks its rows sent at one instant, so the
+  flushes are the distinct `sent_at` of the rows sent in the window.
+- Celery: the tasks the workers' logs say finished, by name.
+- The network: what each process wrote to each server (`bench.sockets`), its round trips.
 """
 
 from __future__ import annotations
 
-import collections
-import os
-import time
-import uuid
-from typing import Any
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
 
-import redis
-from kombu import pools
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
-from bench.pipeline import REDIS_URL, seed
-from tests.integration.system import migrated_database
-from tests.workers.fakes import FakeProducer
-from workers import inbound_tasks, publish_tasks, runtime
-from workers.celery_app import app
-from workers.settings import load_settings
+from bench import sockets
+from bench.layout import Stack
 
-BATCH = int(os.environ.get("BENCH_BATCH", "100"))
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
+TASK_LINE = re.compile(r"Task ([\w.]+)\[[^\]]+\] (?:succeeded|raised|retry)")
 
 
-def main() -> None:
-    with migrated_database() as url:
-        seeded = seed(url, 2 * BATCH)
-        events = [cloudevent for _, cloudevent in seeded.releases()]
-        producer = FakeProducer()
-        client = redis.Redis.from_url(REDIS_URL)
-        client.flushdb()
-        settings = load_settings(database_url=url, redis_url=REDIS_URL, kafka_enabled=True,
-                                 kafka_consumer_group=f"bench-{uuid.uuid4().hex[:8]}",
-                                 _env_file=None)  # fmt: skip
-        installed = runtime.Runtime(settings, producer_factory=lambda _: producer)
-        previous = runtime.install(installed)
-        broker = {"broker_url": app.conf.broker_url, "broker_transport": app.conf.broker_transport}
-        app.conf.update(broker_url="memory://", broker_transport="memory")
-        pools.reset()
-        statements: dict[str, collections.Counter[str]] = collections.defaultdict(
-            collections.Counter
-        )
-        phase = ["inbound"]
-        publish_batch = publish_tasks._publish_batch
+@dataclass(frozen=True)
+class Snapshot:
+    statements: dict[str, int] | None
+    """Normalised statement -> calls so far; None without pg_stat_statements."""
+    transactions: int
+    deadlocks: int
+    redis_commands: Counter[str]
+    log_sizes: dict[str, int]
+    writes: sockets.Writes
 
-        def publishing(current: runtime.Runtime) -> int:
-            phase[0] = "publish"
-            try:
-                return publish_batch(current)
-            finally:
-                phase[0] = "inbound"
 
-        def count(*args: Any) -> None:
-            statements[phase[0]][args[2].split(None, 1)[0].upper()] += 1
-
-        publish_tasks._publish_batch = publishing
+def snapshot(admin: Engine, database: str, stack: Stack) -> Snapshot:
+    with admin.connect() as connection:
+        transactions, deadlocks = connection.execute(
+            text(
+                "select xact_commit + xact_rollback, deadlocks from pg_stat_database"
+                " where datname = :db"
+            ),
+            {"db": database},
+        ).one()
         try:
-            engine = installed.session_factory.kw["bind"]
-            inbound_tasks.apply_batch.apply(args=[events[:BATCH]]).get()  # warm-up
-            event.listen(engine, "before_cursor_execute", count)
-            redis_before, flushes_before = commands(client), producer.flushes
-            start = time.perf_counter()
-            result = inbound_tasks.apply_batch.apply(args=[events[BATCH:]]).get()
-            seconds = time.perf_counter() - start
-            redis_spent, flushes = (
-                commands(client) - redis_before,
-                producer.flushes - flushes_before,
-            )
-        finally:
-            app.conf.update(broker)
-            pools.reset()
-            installed.session_factory.kw["bind"].dispose()
-            runtime.install(previous)
-    assert result["applied"] == BATCH, result
-    print(f"apply_batch of {BATCH} escrow.released (→ order.completed), publishing included:")
-    for path in ("inbound", "publish"):
-        counted = statements[path]
-        kinds = ", ".join(f"{kind} {n / BATCH:.2f}" for kind, n in counted.most_common())
-        print(
-            f"  SQL statements per event, {path:7} {sum(counted.values()) / BATCH:.2f}   ({kinds})"
-        )
-    print(f"  Redis commands per event   {redis_spent / BATCH:.2f}")
-    print(f"  Kafka flushes per event    {flushes / BATCH:.3f}")
-    print(f"  in-process time per event  {seconds / BATCH * 1000:.2f} ms")
+            rows = connection.execute(
+                text(
+                    "select query, sum(calls) from pg_stat_statements s"
+                    " join pg_database d on d.oid = s.dbid where d.datname = :db group by query"
+                ),
+                {"db": database},
+            ).all()
+            statements: dict[str, int] | None = {query: int(calls) for query, calls in rows}
+        except DBAPIError:
+            statements = None
+    stats = stack.system.redis.info("commandstats")
+    commands = Counter(
+        {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+    )
+    sizes = {p.name: p.log_path.stat().st_size for p in stack.workers if p.log_path.exists()}
+    return Snapshot(
+        statements, int(transactions), int(deadlocks), commands, sizes, sockets.writes(stack)
+    )
 
 
-def commands(client: redis.Redis) -> int:
-    stats: dict[str, Any] = client.info("commandstats")
-    return sum(int(value["calls"]) for value in stats.values())
+@dataclass(frozen=True)
+class Counts:
+    events: int
+    """Events fully processed in the window: what every count is divided by."""
+    statements: Counter[str] | None
+    transactions: int
+    deadlocks: int
+    redis_commands: Counter[str]
+    tasks: Counter[str]
+    flushes: int
+    records_sent: int
+    network: Counter[str]
+    """`process -> server` -> TCP writes."""
+
+    def per_event(self, count: float) -> float:
+        return count / self.events
+
+    def sql_by_path(self) -> dict[str, Counter[str]]:
+        """inbound / publish -> statement kind (SELECT, INSERT, SAVEPOINT...) -> calls."""
+        paths: dict[str, Counter[str]] = {"inbound": Counter(), "publish": Counter()}
+        control = 0
+        for query, calls in (self.statements or Counter()).items():
+            kind = query.split(None, 1)[0].upper() if query.strip() else "?"
+            if kind in TRANSACTION_CONTROL:
+                control += calls
+            else:
+                paths[path_of(query)][kind] += calls
+        claims = sum(calls for q, calls in (self.statements or {}).items() if is_claim(q))
+        publish_control = min(control, 2 * claims)
+        paths["publish"]["BEGIN/COMMIT"] += publish_control
+        paths["inbound"]["BEGIN/COMMIT"] += control - publish_control
+        return paths
 
 
-if __name__ == "__main__":
-    main()
+def path_of(query: str) -> str:
+    lowered = " ".join(query.lower().split())
+    on_outbox = re.search(r"\boutbox\b", lowered) is not None
+    return "publish" if on_outbox and not lowered.startswith("insert") else "inbound"
+
+
+def is_claim(query: str) -> bool:
+    lowered = " ".join(query.lower().split())
+    return path_of(query) == "publish" and lowered.startswith("select") and "for update" in lowered
+
+
+def between(
+    before: Snapshot, after: Snapshot, stack: Stack, *, events: int, since: datetime
+) -> Counts:
+    statements = None
+    if before.statements is not None and after.statements is not None:
+        statements = Counter(after.statements)
+        statements.subtract(before.statements)
+        statements = +statements
+    commands = after.redis_commands - before.redis_commands
+    commands.pop("info", None)  # the snapshots' own
+    tasks: Counter[str] = Counter()
+    for worker in stack.workers:
+        with worker.log_path.open("rb") as log:
+            log.seek(before.log_sizes.get(worker.name, 0))
+            chunk = log.read(after.log_sizes.get(worker.name, 0) - log.tell())
+        tasks.update(TASK_LINE.findall(chunk.decode(errors="replace")))
+    flushes, sent = _flushes(stack, since)
+    return Counts(
+        events, statements, after.transactions - before.transactions,
+        after.deadlocks - before.deadlocks, commands, tasks, flushes, sent,
+        sockets.delta(before.writes, after.writes),
+    )  # fmt: skip
+
+
+def _flushes(stack: Stack, since: datetime) -> tuple[int, int]:
+    engine = create_engine(stack.system.database_url)
+    try:
+        with engine.connect() as connection:
+            flushes, sent = connection.execute(
+                text("select count(distinct sent_at), count(*) from outbox where sent_at >= :t"),
+                {"t": since},
+            ).one()
+        return int(flushes), int(sent)
+    finally:
+        engine.dispose()

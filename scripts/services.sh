@@ -330,7 +330,7 @@ pg_up() {
   port_open "$PG_PORT" && die "port $PG_PORT is taken by something that is not PostgreSQL"
   pg_init
   log "postgres: starting (log: $PG_DIR/postgres.log)"
-  as_pg "$PG_BIN/pg_ctl" start -D "$PG_DIR/data" -o "-p $PG_PORT" -l "$PG_DIR/postgres.log" -w -t 60 >/dev/null ||
+  as_pg "$PG_BIN/pg_ctl" start -D "$PG_DIR/data" -o "$(pg_options)" -l "$PG_DIR/postgres.log" -w -t 60 >/dev/null ||
     { tail -n 20 "$PG_DIR/postgres.log" >&2; die "postgres did not start"; }
   pg_ready || die "postgres started but pg_isready -h 127.0.0.1 -p $PG_PORT fails"
   pg_provision
@@ -377,6 +377,16 @@ as_pg() {
   else
     "$@"
   fi
+}
+
+# Server options given at every start, like the port. pg_stat_statements (when installed) counts
+# every statement, which `make bench` reads for its SQL statements per event; a cluster started
+# before this option existed needs a `down` and `up`.
+pg_options() {
+  local options="-p $PG_PORT"
+  [[ -f ${PG_BIN%/bin}/lib/pg_stat_statements.so ]] &&
+    options+=" -c shared_preload_libraries=pg_stat_statements"
+  printf '%s' "$options"
 }
 
 # This home's cluster is the one running.
@@ -426,6 +436,11 @@ SQL
   local db
   for db in "${PG_DATABASES[@]}"; do
     echo "SELECT 'CREATE DATABASE $db OWNER $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db')\\gexec"
+  done
+  # Its view lists the statements of every database; only a superuser may create it.
+  for db in "${PG_DATABASES[@]}"; do
+    echo "\\connect $db"
+    echo "SELECT 'CREATE EXTENSION pg_stat_statements' WHERE EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_stat_statements') AND NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_stat_statements')\\gexec"
   done
 }
 
