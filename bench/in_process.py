@@ -26,7 +26,7 @@ from kombu import pools
 from sqlalchemy import event
 
 from bench import seed
-from marketplace.domain import database
+from marketplace.domain import database, outbox
 from tests import services
 from tests.integration.system import migrated_database
 from tests.workers.fakes import FakeProducer
@@ -62,7 +62,7 @@ def main() -> None:
         phase = ["inbound"]
         publish_batch = publish_tasks._publish_batch
 
-        def publishing(current: runtime.Runtime) -> int:
+        def publishing(current: runtime.Runtime) -> outbox.Claimed:
             phase[0] = "publish"
             try:
                 return publish_batch(current)

@@ -40,7 +40,12 @@ logger = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 30.0
 
 
-def request_publish(*, redelivered: bool = False) -> None:
+HELD_BACK_RETRY_SECONDS = 0.05
+"""Rows held back behind another publisher are claimed again this soon: it commits in
+milliseconds, and then nobody else may be about to publish them."""
+
+
+def request_publish(*, redelivered: bool = False, countdown: float | None = None) -> None:
     """Ask for the outbox to be published. Never raises: the caller's change is committed
     already, and rows a lost request leaves pending are published by the sweep.
 
@@ -53,7 +58,7 @@ def request_publish(*, redelivered: bool = False) -> None:
             constants.PUBLISH_QUEUED_KEY, 1, nx=True, ex=constants.PUBLISH_QUEUED_TTL_SECONDS
         )
         if queued:
-            publish.apply_async(ignore_result=True)
+            publish.apply_async(ignore_result=True, countdown=countdown)
     except BROKER_ERRORS as error:
         logger.warning("publish not requested (the sweep will publish): %r", error)
         with contextlib.suppress(*REDIS_ERRORS):  # else the flag expires on its own
@@ -81,7 +86,9 @@ def publish_now(*, redelivered: bool = False) -> None:
         _publish_now_paused_until = time.monotonic() + PUBLISH_NOW_PAUSE_SECONDS
         request_publish(redelivered=redelivered)
         return
-    if published == constants.PUBLISH_BATCH_SIZE:  # a full batch: more may be waiting
+    if published.held_back:
+        request_publish(redelivered=redelivered, countdown=HELD_BACK_RETRY_SECONDS)
+    elif len(published) == constants.PUBLISH_BATCH_SIZE:  # a full batch: more may be waiting
         request_publish(redelivered=redelivered)
 
 
@@ -107,21 +114,24 @@ def sweep() -> int:
 
 
 def drain() -> int:
-    """Publish batches until no row is left that this publisher may send now."""
+    """Publish batches until no row is left that this publisher may send now; rows held back
+    behind another publisher are asked for again, shortly."""
     current = runtime.current()
     drained = 0
     while published := _publish_batch(current):
-        drained += published
+        drained += len(published)
+    if published.held_back:
+        request_publish(countdown=HELD_BACK_RETRY_SECONDS)
     return drained
 
 
-def _publish_batch(current: runtime.Runtime) -> int:
-    """Claim up to a batch of rows, send them, settle them: one transaction; how many."""
+def _publish_batch(current: runtime.Runtime) -> outbox.Claimed:
+    """Claim up to a batch of rows, send them, settle them: one transaction; what it claimed."""
     kafka_enabled = current.settings.kafka_enabled
     with current.transaction() as ctx:
         rows = outbox.claim_pending(ctx.session, limit=constants.PUBLISH_BATCH_SIZE)
         if not rows:
-            return 0
+            return rows
         if kafka_enabled:
             refused = _send(current.producer, rows)
             outbox.mark_parked(ctx.session, refused)
@@ -129,7 +139,7 @@ def _publish_batch(current: runtime.Runtime) -> int:
         else:
             outbox.mark_skipped(ctx.session, rows)
     logger.info("%s %d outbox rows", "sent" if kafka_enabled else "skipped", len(rows))
-    return len(rows)
+    return rows
 
 
 def _send(producer: KafkaProducer, rows: list[outbox.OutboxMessage]) -> list[outbox.OutboxMessage]:

@@ -25,6 +25,7 @@ from marketplace.domain.models import OutboxMessage, OutboxStatus
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "Claimed",
     "OutboxMessage",
     "claim_pending",
     "mark_parked",
@@ -35,9 +36,15 @@ __all__ = [
 ]
 
 
-def claim_pending(
-    session: Session, *, limit: int, older_than: datetime | None = None
-) -> list[OutboxMessage]:
+class Claimed(list[OutboxMessage]):
+    """The rows a publisher may send, in id order."""
+
+    held_back = 0
+    """Rows this claim locked but may not send yet: an earlier row of their tenant is another
+    publisher's. They are pending again when this transaction ends; someone must claim again."""
+
+
+def claim_pending(session: Session, *, limit: int, older_than: datetime | None = None) -> Claimed:
     """Up to `limit` pending rows in id order, locked for this transaction. Each claim adds one
     to `attempts`, which a failed send rolls back with the rest of the transaction.
     `older_than` leaves younger rows out."""
@@ -45,12 +52,13 @@ def claim_pending(
     claimed = session.scalars(
         query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
     ).all()
-    in_order = _tenant_prefixes(session, claimed)
+    in_order = Claimed(_tenant_prefixes(session, claimed))
     for message in in_order:
         message.attempts += 1
     session.flush()
-    if len(in_order) < len(claimed):
-        logger.debug("outbox: %d rows wait behind another publisher", len(claimed) - len(in_order))
+    in_order.held_back = len(claimed) - len(in_order)
+    if in_order.held_back:
+        logger.debug("outbox: %d rows wait behind another publisher", in_order.held_back)
     return in_order
 
 

@@ -125,7 +125,9 @@ def test_a_publisher_never_overtakes_a_tenants_earlier_row(postgres: Database) -
         claimed = outbox.claim_pending(first, limit=2)
         assert [message.id for message in claimed] == [x1, y1]
         with postgres.sessions() as second, second.begin():
-            assert outbox.claim_pending(second, limit=10) == []
+            behind = outbox.claim_pending(second, limit=10)
+            assert behind == []
+            assert behind.held_back == 3, "x2, y2, x3: someone must claim them again"
         outbox.mark_sent(first, claimed[:1])
 
     with postgres.sessions() as second, second.begin():

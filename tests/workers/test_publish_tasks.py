@@ -117,3 +117,17 @@ def test_the_sweep_asks_for_a_publish_only_when_rows_were_left_pending(worker: W
     assert len(worker.queued(constants.PUBLISH_QUEUE)) == 1
     with worker.runtime.transaction() as ctx:
         assert outbox.pending_count(ctx.session) == 1
+
+
+def test_rows_held_back_behind_another_publisher_are_asked_for_again_shortly(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    behind = outbox.Claimed()
+    behind.held_back = 2  # as on PostgreSQL, another publisher holding their tenant's earlier rows
+    monkeypatch.setattr(publish_tasks, "_publish_batch", lambda _current: behind)
+
+    publish_tasks.publish_now()
+
+    (request,) = worker.queued(constants.PUBLISH_QUEUE)
+    assert request["headers"]["task"] == constants.PUBLISH_TASK
+    assert request["headers"]["eta"] is not None, "after the other publisher's commit"
