@@ -25,7 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from marketplace.domain.models import OutboxMessage, OutboxStatus
@@ -105,11 +107,16 @@ OUTBOX_LOCK_NAMESPACE = 0x0B0C
 
 
 def lock_tenant_outboxes(session: Session, tenant_ids: Iterable[str]) -> None:
-    """Take the tenants' outbox locks, in tenant order, until the transaction ends."""
-    if session.get_bind().dialect.name != "postgresql":
+    """Take the tenants' outbox locks, in tenant order, until the transaction ends: one
+    statement, whose aggregate takes them one after the other from the sorted subquery."""
+    wanted = sorted(set(tenant_ids))
+    if not wanted or session.get_bind().dialect.name != "postgresql":
         return
+    tenants = (
+        select(func.unnest(sa.cast(wanted, ARRAY(sa.Text))).label("tenant"))
+        .order_by("tenant")
+        .subquery()
+    )
+    lock = func.pg_advisory_xact_lock(OUTBOX_LOCK_NAMESPACE, func.hashtext(tenants.c.tenant))
     with session.no_autoflush:  # it reads nothing: pending writes may wait
-        for tenant_id in sorted(set(tenant_ids)):
-            session.execute(
-                select(func.pg_advisory_xact_lock(OUTBOX_LOCK_NAMESPACE, func.hashtext(tenant_id)))
-            )
+        session.execute(select(func.count(lock)).select_from(tenants))

@@ -16,8 +16,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.domain.models import OutboxMessage, OutboxStatus
@@ -53,9 +54,7 @@ def claim_pending(session: Session, *, limit: int, older_than: datetime | None =
         query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
     ).all()
     in_order = Claimed(_tenant_prefixes(session, claimed))
-    for message in in_order:
-        message.attempts += 1
-    session.flush()
+    _update(session, in_order, attempts=OutboxMessage.attempts + 1)
     in_order.held_back = len(claimed) - len(in_order)
     if in_order.held_back:
         logger.debug("outbox: %d rows wait behind another publisher", in_order.held_back)
@@ -63,24 +62,29 @@ def claim_pending(session: Session, *, limit: int, older_than: datetime | None =
 
 
 def mark_sent(session: Session, messages: Iterable[OutboxMessage]) -> None:
-    now = datetime.now(UTC)
-    for message in messages:
-        message.status, message.sent_at = OutboxStatus.SENT, now
-    session.flush()
+    _update(session, messages, status=OutboxStatus.SENT, sent_at=datetime.now(UTC))
 
 
 def mark_skipped(session: Session, messages: Iterable[OutboxMessage]) -> None:
     """Settled without sending (Kafka disabled): never claimed again."""
-    for message in messages:
-        message.status = OutboxStatus.SKIPPED
-    session.flush()
+    _update(session, messages, status=OutboxStatus.SKIPPED)
 
 
 def mark_parked(session: Session, messages: Iterable[OutboxMessage]) -> None:
     """Set aside a row Kafka will never take: it no longer holds back its tenant's later rows."""
-    for message in messages:
-        message.status = OutboxStatus.PARKED
-    session.flush()
+    _update(session, messages, status=OutboxStatus.PARKED)
+
+
+def _update(session: Session, messages: Iterable[OutboxMessage], **values: Any) -> None:
+    """One UPDATE for all the rows (not one a row), and the session's copies changed alike."""
+    ids = [message.id for message in messages]
+    if ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(**values)
+            .execution_options(synchronize_session="evaluate")
+        )
 
 
 def parked_count(session: Session) -> int:

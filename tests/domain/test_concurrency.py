@@ -90,3 +90,20 @@ def market_apply(market: Market, event: Any) -> inbound.Applied:
 def market_batch(market: Market, events: list[Any]) -> list[inbound.Applied | Exception]:
     with market.db.sessions() as session, session.begin():
         return inbound.apply_batch(market.context(session), events)
+
+
+def test_a_batch_holds_each_of_its_tenants_outbox_locks_until_it_ends(postgres: Database) -> None:
+    from marketplace.domain.context import lock_tenant_outboxes
+
+    def lock_other() -> str:
+        with postgres.sessions() as session, session.begin():
+            lock_tenant_outboxes(session, ["tenant-b"])
+            return "locked"
+
+    with postgres.sessions() as session, session.begin():
+        lock_tenant_outboxes(session, ["tenant-c", "tenant-a", "tenant-b", "tenant-a"])
+        thread, outcome = in_background(lock_other)
+        assert outcome == [], "tenant-b's lock is the batch's until it commits"
+    thread.join(timeout=10)
+
+    assert outcome == ["locked"]
