@@ -301,12 +301,14 @@ def _bridge(args: argparse.Namespace) -> int:
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.inbound_ledger import InboundLedger
-    from workers.kafka_clients import connect, make_consumer, make_producer
+    from workers.kafka_clients import BRIDGE_FETCH, connect, make_consumer, make_producer
     from workers.runtime import Runtime
     from workers.task_sender import TaskSender
 
     stopping = _stopping_on_signals()
-    consumer = connect(lambda: make_consumer(settings), what="the bridge", stopping=stopping)
+    consumer = connect(
+        lambda: make_consumer(settings, **BRIDGE_FETCH), what="the bridge", stopping=stopping
+    )
     producer = connect(
         lambda: make_producer(settings), what="the dead-letter producer", stopping=stopping
     )
