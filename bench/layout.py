@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from marketplace.events import topics
 from tests.integration.system import (
     BIN,
     ROOT,
     Process,
     System,
-    ensure_topics,
-    start_group_at_end,
+    prepare_kafka,
     wait_for,
 )
 
@@ -64,14 +62,7 @@ class Stack:
         """Topics, the group at the end of the consumed topics, then every process, the
         workers ready."""
         system = self.system
-        ensure_topics(
-            [topic.name for topic in topics.ALL] + [system.dlq_topic],
-            dead_letters=system.dlq_topic,
-            bootstrap=system.bootstrap,
-        )
-        start_group_at_end(
-            system.group, [topic.name for topic in topics.CONSUMED], bootstrap=system.bootstrap
-        )
+        prepare_kafka(system)
         env = {**system.env, "PATH": f"{BIN}:{system.env.get('PATH', '')}"}
         for name, argv in commands(task_events=self.task_events).items():
             self.processes.append(Process(name, argv, env, self.log_dir).start())

@@ -351,8 +351,9 @@ def ensure_topics(
         admin.close()
 
 
-def start_pipeline(system: System) -> None:
-    """Topics, the group at the end of every consumed topic, then worker and bridge (ready)."""
+def prepare_kafka(system: System) -> None:
+    """Every topic and the system's dead-letter topic, and its group at the end of every
+    consumed topic: what its bridge starts from."""
     ensure_topics(
         [topic.name for topic in topics.ALL] + [system.dlq_topic],
         dead_letters=system.dlq_topic,
@@ -361,6 +362,11 @@ def start_pipeline(system: System) -> None:
     start_group_at_end(
         system.group, [topic.name for topic in topics.CONSUMED], bootstrap=system.bootstrap
     )
+
+
+def start_pipeline(system: System) -> None:
+    """Kafka prepared (`prepare_kafka`), then worker and bridge (ready)."""
+    prepare_kafka(system)
     system.worker.start()
     system.bridge.start()
     wait_for(lambda: "ready" in system.worker.log(), timeout=60, what="the worker to be ready")
