@@ -79,7 +79,7 @@ Around = Callable[[envelope.InboundEvent], AbstractContextManager[object]]
 
 def apply(ctx: Context, event: envelope.InboundEvent) -> Applied:
     """One event; raises what its effect raises (the caller's transaction rolls back)."""
-    (applied,) = _apply_in_turn(ctx, [event], _nothing_around)
+    (applied,) = _apply_in_turn(ctx, [event], _inbox_keys([event]), _nothing_around)
     return applied
 
 
@@ -93,10 +93,12 @@ def apply_batch(
     recorded = len(ctx.recorded)
     try:
         with ctx.session.begin_nested():
-            tenants = _prefetch(ctx, events)
-            lock_tenant_outboxes(ctx.session, tenants)
-            batch = replace(ctx, defer_flushes=True, outbox_locked=frozenset(tenants))
-            applied = _apply_in_turn(batch, events, around)
+            keys = _inbox_keys(events)
+            _prefetch(ctx, events, keys)
+            batch_tenants = frozenset(tenant for tenant, _, _ in keys)
+            lock_tenant_outboxes(ctx.session, batch_tenants)
+            batch = replace(ctx, defer_flushes=True, outbox_locked=batch_tenants)
+            applied = _apply_in_turn(batch, events, keys, around)
             ctx.session.flush()  # what the effects deferred: a failure here fails the batch
             return list(applied)
     except Exception as error:
@@ -123,15 +125,21 @@ def apply_isolated(ctx: Context, event: envelope.InboundEvent) -> Applied | Exce
         return error
 
 
-def _apply_in_turn(
-    ctx: Context, events: Sequence[envelope.InboundEvent], around: Around
-) -> list[Applied]:
-    if not events:
-        return []
-    keys = [
+def _inbox_keys(events: Sequence[envelope.InboundEvent]) -> list[InboxKey]:
+    return [
         (tenants.canonical(e.tenant_id, action=f"apply {e.topic.name}"), e.source, e.id)
         for e in events
     ]
+
+
+def _apply_in_turn(
+    ctx: Context,
+    events: Sequence[envelope.InboundEvent],
+    keys: Sequence[InboxKey],
+    around: Around,
+) -> list[Applied]:
+    if not events:
+        return []
     claimed = _claim_in_inbox(ctx, keys, events)
     applied = []
     for key, event in zip(keys, events, strict=True):
@@ -171,18 +179,16 @@ def _claim_in_inbox(
     return {(tenant, source, event_id) for tenant, source, event_id in inserted}
 
 
-def _prefetch(ctx: Context, events: Sequence[envelope.InboundEvent]) -> set[str]:
-    """Prefetch what `PREFETCH` names; the batch's tenants."""
+def _prefetch(
+    ctx: Context, events: Sequence[envelope.InboundEvent], keys: Sequence[InboxKey]
+) -> None:
+    """Prefetch what `PREFETCH` names for the events."""
     wanted: dict[tuple[type[Base], bool], set[tuple[str, str]]] = {}
-    batch_tenants = set()
-    for event in events:
-        tenant = tenants.canonical(event.tenant_id, action=f"apply {event.topic.name}")
-        batch_tenants.add(tenant)
+    for event, (tenant, _, _) in zip(events, keys, strict=True):
         for model, entity_id, lock in PREFETCH.get(event.topic.name, _nothing)(event):
             wanted.setdefault((model, lock), set()).add((tenant, entity_id))
-    for (model, lock), keys in sorted(wanted.items(), key=_lock_order):
-        repository.prefetch(ctx.session, model, keys, lock=lock)
-    return batch_tenants
+    for (model, lock), rows in sorted(wanted.items(), key=_lock_order):
+        repository.prefetch(ctx.session, model, rows, lock=lock)
 
 
 def _nothing(_event: envelope.InboundEvent) -> list[Wanted]:
