@@ -26,6 +26,7 @@ from kombu import pools
 from sqlalchemy import event
 
 from bench import seed
+from bench.round_trips import redis_commands
 from marketplace.domain import database, outbox
 from tests import services
 from tests.integration.system import migrated_database
@@ -104,8 +105,7 @@ def main() -> None:
 
 
 def commands(client: redis.Redis) -> int:
-    stats: dict[str, Any] = client.info("commandstats")
-    return sum(int(value["calls"]) for value in stats.values())
+    return sum(redis_commands(client).values())
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
@@ -61,10 +62,7 @@ def snapshot(admin: Engine, database: str, stack: Stack) -> Snapshot:
             statements: dict[str, int] | None = {query: int(calls) for query, calls in rows}
         except DBAPIError:
             statements = None
-    stats = stack.system.redis.info("commandstats")
-    commands = Counter(
-        {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
-    )
+    commands = redis_commands(stack.system.redis)
     sizes = {p.name: p.log_path.stat().st_size for p in stack.workers if p.log_path.exists()}
     return Snapshot(
         statements, int(transactions), int(deadlocks), commands, sizes, sockets.writes(stack)
@@ -103,6 +101,14 @@ class Counts:
         paths["publish"]["BEGIN/COMMIT"] += publish_control
         paths["inbound"]["BEGIN/COMMIT"] += control - publish_control
         return paths
+
+
+def redis_commands(client: Any) -> Counter[str]:
+    """Calls of each command the Redis server ran since it started (all its clients)."""
+    stats = client.info("commandstats")
+    return Counter(
+        {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+    )
 
 
 def path_of(query: str) -> str:
