@@ -316,7 +316,9 @@ def _bridge(args: argparse.Namespace) -> int:
         return 0
     bridge = Bridge(
         consumer,
-        TaskSender(app, InboundLedger(Runtime(settings).redis)),
+        TaskSender(
+            app, InboundLedger(Runtime(settings).redis), batch_size=settings.inbound_batch_size
+        ),
         DeadLetterSender(
             producer, settings.kafka_dlq_topic, max_record_bytes=settings.kafka_max_record_bytes
         ),

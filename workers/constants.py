@@ -16,8 +16,8 @@ INBOUND_TASKS: dict[str, str] = {
 
 APPLY_BATCH_TASK = "marketplace.inbound.apply_batch"
 INBOUND_BATCH_SIZE = 100
-"""Most events the bridge puts in one task: one transaction, one ledger round trip, one publish
-request for all of them."""
+"""Most events in one task by default (`INBOUND_BATCH_SIZE` sets the bridge's): one
+transaction, one ledger round trip, one publish request for all of them."""
 PUBLISH_TASK = "marketplace.outbox.publish"
 SWEEP_TASK = "marketplace.outbox.sweep"
 REDELIVER_TASK = "marketplace.inbound.redeliver"

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from marketplace.errors import PermanentError
+from workers import constants
 
 ONE_MIB = 1024 * 1024
 
@@ -86,6 +87,12 @@ class Settings(BaseSettings):
         7200,
         ge=10,
         description="Unacknowledged tasks (a killed worker's) are redelivered after this.",
+    )
+    inbound_batch_size: int = Field(
+        constants.INBOUND_BATCH_SIZE,
+        ge=1,
+        le=1000,
+        description="Most events the bridge puts in one task (one transaction in the worker).",
     )
     outbox_stale_seconds: int = Field(
         60, ge=1, description="Pending outbox rows older than this make beat ask for a publish."

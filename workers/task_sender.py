@@ -23,8 +23,10 @@ class BrokerUnavailable(Unavailable):
 
 
 class TaskSender:
-    def __init__(self, app: Celery, ledger: InboundLedger) -> None:
-        self.app, self.ledger = app, ledger
+    def __init__(
+        self, app: Celery, ledger: InboundLedger, *, batch_size: int = constants.INBOUND_BATCH_SIZE
+    ) -> None:
+        self.app, self.ledger, self.batch_size = app, ledger, batch_size
 
     def send(self, events: Sequence[InboundEvent]) -> None:
         self.send_cloudevents([event.to_dict() for event in events])
@@ -33,7 +35,7 @@ class TaskSender:
         self, cloudevents: Sequence[dict[str, Any]], *, headers: Mapping[str, Any] | None = None
     ) -> None:
         """Enqueue valid structured CloudEvents as `apply_batch` tasks of up to
-        `INBOUND_BATCH_SIZE` events; returns once Redis has them all, in the ledger and in the
+        `batch_size` events; returns once Redis has them all, in the ledger and in the
         queue. `headers` are added to every task's (a replay's `dlq-replayed-from`).
 
         A failed pipeline may have delivered part of the batch: the caller sends the whole
@@ -42,7 +44,7 @@ class TaskSender:
         if not cloudevents:
             return
         enqueued_at = time.time()
-        size = constants.INBOUND_BATCH_SIZE
+        size = self.batch_size
         batches = [
             list(cloudevents[start : start + size]) for start in range(0, len(cloudevents), size)
         ]

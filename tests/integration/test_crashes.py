@@ -229,11 +229,16 @@ def test_a_pool_child_killed_is_reported_readably_in_the_worker_log(system: Syst
 def short_visibility(
     real_services: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
-    """A pipeline of its own whose broker redelivers unacknowledged tasks after 10 s."""
+    """A pipeline of its own whose broker redelivers unacknowledged tasks after 10 s. Its bridge
+    sends one event a task: a worker then takes a task (kombu's BRPOP window, which a test must
+    catch) hundreds of times per run, not the three times 300 events make in batches of 100."""
     with private_pipeline(
         CRASH_REDIS_URL,
         tmp_path_factory.mktemp("short-visibility-logs"),
-        env={"BROKER_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT_SECONDS)},
+        env={
+            "BROKER_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT_SECONDS),
+            "INBOUND_BATCH_SIZE": "1",
+        },
     ) as running:
         yield running
 

@@ -144,6 +144,19 @@ def test_the_bridge_sends_events_in_batches_of_at_most_the_batch_size(worker: Wo
     assert sizes == [constants.INBOUND_BATCH_SIZE, 1]
 
 
+def test_a_smaller_batch_size_splits_the_events_into_more_tasks_in_order(worker: Worker) -> None:
+    events = [event_created(f"evt-{number}") for number in range(5)]
+
+    TaskSender(app, worker.runtime.ledger, batch_size=2).send_cloudevents(events)
+
+    batches = [json.loads(base64.b64decode(m["body"]))[0][0] for m in worker.queued("inbound")]
+    assert [[event["data"]["id"] for event in batch] for batch in batches] == [
+        ["evt-0", "evt-1"],
+        ["evt-2", "evt-3"],
+        ["evt-4"],
+    ]
+
+
 def test_in_a_batch_each_event_gets_its_own_outcome_and_the_good_ones_commit(
     worker: Worker,
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from marketplace.errors import PermanentError
+from workers import constants
 from workers.settings import (
     SaslMechanism,
     SecurityProtocol,
@@ -66,6 +67,7 @@ def test_the_defaults_are_the_documented_ones(environment):
     assert settings.database_url.endswith(".db")
     assert settings.event_source == "marketplace-svc"
     assert settings.kafka_max_record_bytes == 1024 * 1024
+    assert settings.inbound_batch_size == constants.INBOUND_BATCH_SIZE
 
 
 def test_the_environment_is_read(environment):
@@ -79,6 +81,7 @@ def test_the_environment_is_read(environment):
         DATABASE_URL="postgresql+psycopg://m:m@db/marketplace",
         EVENT_SOURCE="marketplace-svc-eu",
         AWS_REGION="eu-west-1",
+        INBOUND_BATCH_SIZE="7",
     )
 
     assert settings.kafka_enabled is True
@@ -90,6 +93,7 @@ def test_the_environment_is_read(environment):
     assert settings.database_url == "postgresql+psycopg://m:m@db/marketplace"
     assert settings.event_source == "marketplace-svc-eu"
     assert settings.aws_region == "eu-west-1"
+    assert settings.inbound_batch_size == 7
 
 
 @pytest.mark.parametrize("value", ["false", "0", "no"])
@@ -135,6 +139,8 @@ def test_a_settings_error_is_permanent_and_a_value_error(environment):
         ("REDIS_URL", "http://127.0.0.1:6379/0"),
         ("EVENT_SOURCE", ""),
         ("KAFKA_SASL_MECHANISM", "PLAIN"),
+        ("INBOUND_BATCH_SIZE", "0"),
+        ("INBOUND_BATCH_SIZE", "1001"),
     ],
 )
 def test_a_bad_value_is_refused_by_name(refused, variable, value):
