@@ -5,47 +5,34 @@ from __future__ import annotations
 
 import socket
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from marketplace.events import topics
 from tests.integration.flows import cloudevent
 from tests.integration.operator import SETTINGS, restart_worker
-from tests.integration.system import System, wait_for
+from tests.integration.system import Samples, System, free_port, wait_for
+from tests.integration.system import scrape as scrape_page
 from workers import metrics_exporter
 from workers.settings import load_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.postgres]
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 Scrape = Callable[[], Samples]
 
 
 @pytest.fixture
 def scrape(system: System) -> Iterator[Scrape]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     overrides = {name.lower(): system.env[name] for name in SETTINGS}
     settings = load_settings(**overrides, metrics_port=port, _env_file=None)
     stopping = threading.Event()
     server = threading.Thread(target=metrics_exporter.serve, args=(settings, stopping))
     server.start()
 
-    def samples() -> Samples:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
-            text = response.read().decode()
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-
     wait_for(lambda: _answers(port), timeout=10, what="the exporter to listen")
-    yield samples
+    yield lambda: scrape_page(port)
     stopping.set()
     server.join(timeout=10)
 
@@ -79,15 +66,21 @@ def test_the_backlog_rises_while_the_worker_is_stopped_and_drains_after(
         for number in range(3):
             data = {"id": f"rev-{number}", "sellerId": "seller-1", "rating": 5}
             system.produce_structured(cloudevent(topics.REVIEW_CREATED, tenant, data))
+        # Both in one wait: the bridge writes the ledger a round trip before the queue, and a
+        # scrape reads them at different moments.
         stopped = wait_for(
-            lambda: (now := scrape()) and (value(now, "inbound_ledger_events") or 0) >= 3 and now,
+            lambda: (
+                (now := scrape())
+                and (value(now, "inbound_ledger_events") or 0) >= 3
+                and (value(now, "queue_depth_tasks", queue="inbound") or 0) >= 1
+                and now
+            ),
             timeout=30,
             interval=0.5,
             what="3 events enqueued, none settled",
         )
         assert value(stopped, "up", check="workers") == 0.0
         assert value(stopped, "workers") is None, "no number for a part that is down"
-        assert (value(stopped, "queue_depth_tasks", queue="inbound") or 0) >= 1
         age = value(stopped, "inbound_ledger_oldest_age_seconds")
         assert age is not None and age >= 0
         assert value(stopped, "topic_records_total", topic=topics.REVIEW_CREATED.name,
@@ -103,3 +96,56 @@ def test_the_backlog_rises_while_the_worker_is_stopped_and_drains_after(
     )
     assert value(drained, "queue_depth_tasks", queue="inbound") == 0
     assert value(drained, "up", check="workers") == 1.0
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of `name` over every series that has `labels` (0 if there is none)."""
+    wanted = set(labels.items())
+    return sum(v for (n, found), v in samples.items() if n == name and wanted <= set(found))
+
+
+def test_the_bridge_counts_what_it_reads_enqueues_and_dead_letters_per_topic(
+    system: System,
+    tenant: str,
+) -> None:
+    topic, group = topics.REVIEW_CREATED.name, system.group
+
+    def bridge() -> Samples:
+        return scrape_page(system.bridge_metrics_port)
+
+    def counted(samples: Samples, what: str) -> float:
+        return total(samples, f"marketplace_consumer_{what}", group=group, topic=topic)
+
+    before = wait_for(
+        lambda: _answers(system.bridge_metrics_port) and bridge(),
+        timeout=30,
+        what="the bridge's /metrics",
+    )
+    for number in range(3):
+        data = {"id": f"rev-m{number}", "sellerId": "seller-1", "rating": 4}
+        system.produce_structured(cloudevent(topics.REVIEW_CREATED, tenant, data))
+    system.producer.send(topic, value=b"\xff not a CloudEvent", key=tenant.encode()).get(10)
+
+    read_before = counted(before, "records_read_total")
+    after = wait_for(
+        lambda: (now := bridge()) and counted(now, "records_read_total") >= read_before + 4 and now,
+        timeout=30,
+        interval=0.2,
+        what="4 records read",
+    )
+
+    def grew(what: str) -> float:
+        return counted(after, what) - counted(before, what)
+
+    assert grew("records_read_total") == 4
+    assert grew("records_delivered_total") == 3, "the good ones enqueued"
+    assert grew("dead_letters_total") == 1, "the bad one dead-lettered"
+    assert total(after, "marketplace_consumer_paused", group=group) == 0
+    assert total(after, "marketplace_consumer_kafka_reachable", group=group) == 1
+    lags = {
+        dict(labels)["partition"]: lag
+        for (name, labels), lag in after.items()
+        if name == "marketplace_consumer_partition_lag_records" and ("topic", topic) in labels
+    }
+    assert lags and set(lags.values()) == {0}, f"every partition committed to its end: {lags}"
+    assert total(after, "marketplace_consumer_batch_records_count", group=group) >= 1
