@@ -18,6 +18,7 @@ import threading
 from marketplace.consumer.batch import Batch, Delivered
 from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.consumer.loop import ConsumerLoop
+from marketplace.consumer.metrics import GroupMetrics
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import InboundEvent, RawRecord
 from workers.task_sender import TaskSender
@@ -39,6 +40,7 @@ class Bridge(ConsumerLoop[InboundEvent]):
         poll_timeout_ms: int = 1000,
         max_records: int = 500,
         stopping: threading.Event | None = None,
+        metrics: GroupMetrics | None = None,
     ) -> None:
         super().__init__(
             consumer,
@@ -47,6 +49,7 @@ class Bridge(ConsumerLoop[InboundEvent]):
             poll_timeout_ms=poll_timeout_ms,
             max_records=max_records,
             stopping=stopping,
+            metrics=metrics,
         )
         self.sender = sender
         self.max_record_bytes = max_record_bytes

@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     db.set_defaults(run=_db)
 
     bridge = commands.add_parser("bridge", help="run the Kafka → Celery bridge")
+    _metrics_port_option(bridge)
     bridge.set_defaults(run=_bridge)
 
     consume = commands.add_parser(
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     consume.add_argument(
         "targets", nargs="+", metavar="MODULE:NAME", help="e.g. reviews.consumers:Handler"
     )
+    _metrics_port_option(consume)
     consume.set_defaults(run=_consume)
 
     dlq = commands.add_parser("dlq", help="browse and replay the dead letters")
@@ -275,6 +277,25 @@ def _needs_kafka(settings: Settings, what: str) -> bool:
     return True
 
 
+def _metrics_port_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve its Prometheus /metrics on this port (at METRICS_ADDRESS); off if not given",
+    )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text!r}")
+    return port
+
+
 def _stopping_on_signals() -> threading.Event:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -288,7 +309,7 @@ def _consume(args: argparse.Namespace) -> int:
     settings = load_settings()
     if _needs_kafka(settings, "marketplace consume"):
         return 2
-    consume.run(settings, args.targets, _stopping_on_signals())
+    consume.run(settings, args.targets, _stopping_on_signals(), metrics_port=args.metrics_port)
     return 0
 
 
@@ -298,6 +319,7 @@ def _bridge(args: argparse.Namespace) -> int:
         return 2
 
     from marketplace.consumer.dead_letter import DeadLetterSender
+    from marketplace.consumer.metrics import ConsumerMetrics, serve
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.inbound_ledger import InboundLedger
@@ -314,6 +336,7 @@ def _bridge(args: argparse.Namespace) -> int:
     )
     if consumer is None or producer is None:
         return 0
+    metrics = ConsumerMetrics()
     bridge = Bridge(
         consumer,
         TaskSender(
@@ -324,8 +347,18 @@ def _bridge(args: argparse.Namespace) -> int:
         ),
         max_record_bytes=settings.kafka_max_record_bytes,
         stopping=stopping,
+        metrics=metrics.of(settings.kafka_consumer_group),
     )
-    bridge.run()
+    stop_serving = (
+        None
+        if args.metrics_port is None
+        else serve(metrics.registry, settings.metrics_address, args.metrics_port)
+    )
+    try:
+        bridge.run()
+    finally:
+        if stop_serving is not None:
+            stop_serving()
     return 0
 
 

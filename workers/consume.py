@@ -22,6 +22,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from marketplace.consumer import ConsumerGroup
 from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.consumer.declaration import declaration_of
+from marketplace.consumer.metrics import ConsumerMetrics, serve
 from marketplace.errors import PermanentError
 from workers.kafka_clients import connect, make_admin, make_consumer, make_producer
 from workers.settings import Settings
@@ -62,7 +63,10 @@ def by_group(targets: Sequence[object]) -> dict[str, list[object]]:
 
 
 def build_group(
-    settings: Settings, members: Sequence[object], stopping: threading.Event
+    settings: Settings,
+    members: Sequence[object],
+    stopping: threading.Event,
+    metrics: ConsumerMetrics | None = None,
 ) -> ConsumerGroup | None:
     """A group on real clients, once Kafka answers (None: stopped while waiting for it)."""
     declaration = declaration_of(members[0])
@@ -91,6 +95,7 @@ def build_group(
         ),
         max_record_bytes=settings.kafka_max_record_bytes,
         stopping=stopping,
+        metrics=None if metrics is None else metrics.of(group_id),
     )
 
 
@@ -124,14 +129,27 @@ def ensure_dead_letter_topic(settings: Settings, name: str) -> None:
         admin.close()
 
 
-def run(settings: Settings, specs: Sequence[str], stopping: threading.Event) -> None:
-    """Every group until `stopping` is set or one of them fails for good (raised here)."""
+def run(
+    settings: Settings,
+    specs: Sequence[str],
+    stopping: threading.Event,
+    *,
+    metrics_port: int | None = None,
+) -> None:
+    """Every group until `stopping` is set or one of them fails for good (raised here); their
+    metrics on `metrics_port` (with `METRICS_ADDRESS`) if given."""
     groups = by_group([load_target(spec) for spec in specs])
     failures: list[BaseException] = []
+    metrics = ConsumerMetrics()
+    stop_serving = (
+        None
+        if metrics_port is None
+        else serve(metrics.registry, settings.metrics_address, metrics_port)
+    )
 
     def run_group(members: list[object]) -> None:
         try:
-            group = build_group(settings, members, stopping)
+            group = build_group(settings, members, stopping, metrics)
             if group is not None:
                 group.run()
         except BaseException as error:
@@ -147,5 +165,7 @@ def run(settings: Settings, specs: Sequence[str], stopping: threading.Event) -> 
     for thread in threads:
         while thread.is_alive():
             thread.join(timeout=0.5)  # the main thread stays free to take signals
+    if stop_serving is not None:
+        stop_serving()
     if failures:
         raise failures[0]

@@ -103,7 +103,9 @@ class Settings(BaseSettings):
         description="Flower's basic-auth password (user admin); the default only on loopback.",
     )
     metrics_address: str = Field(
-        "127.0.0.1", description="Where `marketplace metrics` listens (0.0.0.0 in a container)."
+        "127.0.0.1",
+        description="Where `marketplace metrics` (and a `--metrics-port` of the bridge or "
+        "`marketplace consume`) listens; 0.0.0.0 in a container.",
     )
     metrics_port: int = Field(9108, ge=1, le=65535, description="Its port for `/metrics`.")
 

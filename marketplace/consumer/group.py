@@ -30,6 +30,7 @@ from marketplace.consumer.event import CloudEvent
 from marketplace.consumer.handlers import Handler
 from marketplace.consumer.idempotency import key_of
 from marketplace.consumer.loop import ConsumerLoop
+from marketplace.consumer.metrics import ConsumerMetrics, GroupMetrics
 from marketplace.consumer.policy import Commit
 from marketplace.consumer.reading import checked_as, read
 from marketplace.errors import GaveUp, PermanentError, TransientError
@@ -84,6 +85,7 @@ class ConsumerGroup(ConsumerLoop[CloudEvent[Any]]):
         stopping: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
+        metrics: GroupMetrics | None = None,
     ) -> None:
         """`targets`: the group's consumers (a `@KafkaConsumer` class, which is instantiated
         without arguments, an instance of one, or a `KafkaConsumer` of functions), all of
@@ -113,6 +115,7 @@ class ConsumerGroup(ConsumerLoop[CloudEvent[Any]]):
             max_records=max_records,
             stopping=stopping,
             clock=clock,
+            metrics=metrics or ConsumerMetrics().of(first.group_id),
         )
         self.name = f"consumer group {first.group_id}"
         self._handled = self._failed = self._duplicates = 0

@@ -14,7 +14,9 @@ events (`deliver`); this loop does the rest, the same way for both:
   every partition is paused, the group membership kept alive, nothing committed, and the same
   batch tried again with backoff; while Kafka is unreachable, the loop waits with backoff;
 - **unreadable records**: a record the Kafka client itself cannot parse is dead-lettered by its
-  coordinates and skipped.
+  coordinates and skipped;
+- **metrics** (`marketplace.consumer.metrics`): what it read, delivered and dead-lettered, its
+  batches, pauses and lag, counted where each happens.
 
 It stops on `stop()` (signal-safe: after the batch in hand, committed, leaving the group) or on
 a Kafka error no retry can cure (`KafkaFatal`).
@@ -25,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -38,6 +41,7 @@ from marketplace.consumer.batch import Batch, Delivered, Received, Unfinished
 from marketplace.consumer.dead_letter import DeadLetter, DeadLetterSender
 from marketplace.consumer.errors import KafkaFatal, Unavailable, UnreadableRecord
 from marketplace.consumer.kafka_errors import UNREADABLE_RECORD_ERRORS, is_fatal
+from marketplace.consumer.metrics import ConsumerMetrics, GroupMetrics
 from marketplace.consumer.policy import Commit
 from marketplace.events.envelope import EnvelopeError, RawRecord
 
@@ -61,7 +65,9 @@ class ConsumerLoop(Generic[E]):
         max_records: int = 500,
         stopping: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        metrics: GroupMetrics | None = None,
     ) -> None:
+        """`metrics`: where its numbers go (a registry of its own if not given)."""
         self.consumer = consumer
         self.dead_letters = dead_letters
         self.topics = list(topics)
@@ -72,7 +78,8 @@ class ConsumerLoop(Generic[E]):
         """Records done with: delivered or dead-lettered, and committed."""
         self.dead_lettered = 0
         self.lag: int | None = None
-        """Records of the assigned partitions not yet read, as of the last poll."""
+        """Records of the assigned partitions not yet committed, as of the last poll."""
+        self.metrics = metrics or ConsumerMetrics().of(self.name)
         self.stopping = stopping or threading.Event()
         self._clock = clock
         self._paused_for: str | None = None
@@ -81,6 +88,8 @@ class ConsumerLoop(Generic[E]):
         self._revoked: set[TopicPartition] = set()
         self._waiting: dict[TopicPartition, float] = {}
         """Partitions paused until a retry is due (clock time)."""
+        self._committed: dict[TopicPartition, int] = {}
+        """The offsets this member last committed, for its lag."""
 
     # -- what a subclass says -----------------------------------------------------------------
     def decode(self, record: RawRecord) -> E:
@@ -151,6 +160,7 @@ class ConsumerLoop(Generic[E]):
         except Exception as error:  # the client choked on a record in a way it does not name
             self._skip_unreadable(error)
             return {}
+        self.metrics.kafka(reachable=True)
         if self._kafka_down_since is not None:
             down = (datetime.now(UTC) - self._kafka_down_since).total_seconds()
             logger.info("Kafka is back after %.1fs, consuming again", down)
@@ -159,6 +169,7 @@ class ConsumerLoop(Generic[E]):
         return batch
 
     def _wait_for_kafka(self, error: KafkaError) -> None:
+        self.metrics.kafka(reachable=False)
         if self._kafka_down_since is None:
             logger.warning("Kafka unreachable, retrying with backoff: %r", error)
             self._kafka_down_since = datetime.now(UTC)
@@ -197,14 +208,22 @@ class ConsumerLoop(Generic[E]):
                     continue
                 received.setdefault(partition, []).append(Received(partition, raw, event))
             ends[partition] = records[-1].offset + 1
+        read: Counter[str] = Counter()
+        for partition, records in batch.items():
+            read[partition.topic] += len(records)
+        self.metrics.batch_read(read)
         if self.commit is Commit.BEFORE_DELIVERY:
             self._commit(ends)
         outcome: list[Delivered] = []
-        if not self._until_accepted(
-            lambda: outcome.append(
+
+        def deliver_once() -> None:
+            started = time.perf_counter()
+            outcome.append(
                 self.deliver({tp: r for tp, r in received.items() if tp not in self._revoked})
             )
-        ):
+            self.metrics.delivery_took(time.perf_counter() - started)
+
+        if not self._until_accepted(deliver_once):
             return  # stopping during an outage: nothing committed, the batch is replayed later
         delivered = outcome[0]
         stops = {tp: unfinished.offset for tp, unfinished in delivered.unfinished.items()}
@@ -229,7 +248,20 @@ class ConsumerLoop(Generic[E]):
         for tp, unfinished in delivered.unfinished.items():
             if tp not in self._revoked:
                 self._read_again(tp, unfinished)
-        self.dead_lettered += sum(_partition(letter) not in self._revoked for letter in letters)
+        self.metrics.waiting_retry(len(self._waiting))
+        sent = [letter for letter in letters if _partition(letter) not in self._revoked]
+        dead_offsets = {(_partition(letter), letter.record.offset) for letter in sent}
+        handed_on: Counter[str] = Counter()
+        for tp, items in received.items():
+            if tp in done:
+                handed_on[tp.topic] += sum(
+                    item.record.offset < done[tp] and (tp, item.record.offset) not in dead_offsets
+                    for item in items
+                )
+        self.metrics.batch_done(
+            handed_on, Counter((letter.record.topic, _reason(letter)) for letter in sent)
+        )
+        self.dead_lettered += len(sent)
         self.processed += sum(
             sum(record.offset < done[tp] for record in records)
             for tp, records in batch.items()
@@ -275,6 +307,8 @@ class ConsumerLoop(Generic[E]):
         due = [tp for tp, at in self._waiting.items() if at <= now]
         for tp in due:
             del self._waiting[tp]
+        if due:
+            self.metrics.waiting_retry(len(self._waiting))
         if due and self._paused_for is None:
             self.consumer.resume(*due)
 
@@ -302,9 +336,11 @@ class ConsumerLoop(Generic[E]):
             self.consumer.seek(partition, offset + 1)
             self._commit({partition: offset + 1})
             self.dead_lettered += 1
+            self.metrics.batch_done({}, {(partition.topic, _reason(letter)): 1})
 
     def _set_paused(self, reason: str | None) -> None:
         self._paused_for = reason
+        self.metrics.paused_for(reason)
         assignment = list(self.consumer.assignment())
         if reason is not None:
             self.consumer.pause(*assignment)
@@ -318,6 +354,7 @@ class ConsumerLoop(Generic[E]):
             self.consumer.commit(
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
             )
+            self._committed.update(offsets)
         except CommitFailedError as error:
             # The partitions moved on in a rebalance; their new owner replays them.
             logger.warning("offsets not committed after a rebalance: %s", error)
@@ -329,22 +366,26 @@ class ConsumerLoop(Generic[E]):
             logger.warning("offsets not committed, Kafka unreachable: %r", error)
 
     def _measure_lag(self) -> None:
-        """From what the client knows locally (the last fetch's high watermarks); a number for
-        the operator, never a reason to stop."""
+        """From what the client knows locally (the last fetch's high watermarks, the offsets
+        this member committed or, before its first commit, its position, which starts at the
+        group's committed offset): no round trip, a number for the operator, never a reason
+        to stop."""
         highwater = getattr(self.consumer, "highwater", None)
         if highwater is None:
             return
-        lag = 0
+        lags: dict[TopicPartition, int] = {}
         try:
             for tp in self.consumer.assignment():
                 end = highwater(tp)
                 if end is None:  # nothing fetched yet: the position may not be known either
                     return
-                lag += max(0, end - self.consumer.position(tp))
+                done = self._committed.get(tp)
+                lags[tp] = max(0, end - (self.consumer.position(tp) if done is None else done))
         except Exception as error:  # a partition revoked meanwhile, Kafka away
             logger.debug("lag not measured: %r", error)
             return
-        self.lag = lag
+        self.lag = sum(lags.values())
+        self.metrics.lag_of(lags)
 
     # -- rebalances ---------------------------------------------------------------------------
     def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -352,6 +393,8 @@ class ConsumerLoop(Generic[E]):
         self._revoked.update(revoked)
         for tp in revoked:
             self._waiting.pop(tp, None)
+            self._committed.pop(tp, None)
+        self.metrics.waiting_retry(len(self._waiting))
 
     def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         if self._paused_for is not None:
@@ -360,6 +403,10 @@ class ConsumerLoop(Generic[E]):
 
 def _partition(letter: DeadLetter) -> TopicPartition:
     return TopicPartition(letter.record.topic, letter.record.partition)
+
+
+def _reason(letter: DeadLetter) -> str:
+    return type(letter.error).__name__
 
 
 def _partition_that_failed(consumer: Any) -> TopicPartition | None:

@@ -11,9 +11,11 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ import redis
 from celery import Celery
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -173,6 +176,26 @@ class Process:
         return self.popen is not None and self.popen.poll() is None
 
 
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""A `/metrics` page: (sample name, sorted labels) → value."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(port: int) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 class System:
     """Environment, processes and probes of one session's pipeline."""
 
@@ -202,7 +225,13 @@ class System:
             "TASK_MAX_RETRIES": "5",
             "PYTHONUNBUFFERED": "1",
         }
-        self.bridge = Process("bridge", [str(BIN / "marketplace"), "bridge"], self.env, log_dir)
+        self.bridge_metrics_port = free_port()
+        self.bridge = Process(
+            "bridge",
+            [str(BIN / "marketplace"), "bridge", "--metrics-port", str(self.bridge_metrics_port)],
+            self.env,
+            log_dir,
+        )
         self.worker = Process(
             "worker",
             [

@@ -49,6 +49,7 @@ from tests.integration.system import (
     produce_all,
     publishing,
     redis_server,
+    scrape,
     session_maker,
     taken_event_ids,
     wait_for,
@@ -80,6 +81,8 @@ class Outage:
     """The processes restarted after the outage because they had died."""
     effects: EventEffects | None = None
     recovery_seconds: float = 0.0
+    paused_gauge: tuple[float | None, float | None] = (None, None)
+    """The bridge's `marketplace_consumer_paused{reason="Redis"}` while paused, and after."""
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +139,7 @@ def outage(broker: Process, pipeline: System, pipeline_db: sessionmaker[Session]
         what="the bridge to pause",
     )
     paused_at = committed(system.group)
+    while_paused = paused_gauge(system)
     time.sleep(max(0.0, DOWN_SECONDS - (time.monotonic() - stopped)))
     seen.committed_while_down = (paused_at, committed(system.group))
     broker.start()
@@ -157,12 +161,24 @@ def outage(broker: Process, pipeline: System, pipeline_db: sessionmaker[Session]
     except AssertionError:
         seen.effects = event_effects(db, tenant)
     seen.recovery_seconds = time.monotonic() - back
+    seen.paused_gauge = (while_paused, paused_gauge(system))
     print(
         f"\nRedis down {seen.down_seconds:.1f}s; {len(seen.effects.contexts)}/"
         f"{len(seen.events)} effects {seen.recovery_seconds:.1f}s after it came back; "
         f"restarted after dying: {seen.restarted or 'none'}"
     )
     return seen
+
+
+def paused_gauge(system: System) -> float | None:
+    """None if the bridge does not answer."""
+    try:
+        samples = scrape(system.bridge_metrics_port)
+    except OSError:
+        return None
+    return samples.get(
+        ("marketplace_consumer_paused", (("group", system.group), ("reason", "Redis")))
+    )
 
 
 def committed(group: str) -> int:
@@ -186,6 +202,7 @@ def test_bridge_pauses_commits_nothing_and_resumes_by_itself(
     paused, before_restart = outage.committed_while_down
     assert before_restart == paused, "nothing was committed while Redis was down"
     assert RESUMED in log
+    assert outage.paused_gauge == (1.0, 0.0), "its /metrics said so, and then that it resumed"
 
 
 def test_worker_reconnects_by_itself(outage: Outage) -> None:

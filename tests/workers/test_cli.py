@@ -113,6 +113,19 @@ def test_dlq_refuses_a_criterion_it_cannot_read_naming_what_it_accepts(
     assert problem in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["bridge", "consume"])
+@pytest.mark.parametrize("port", ["0", "65536", "-1", "http", ""])
+def test_a_metrics_port_that_is_no_port_is_refused_before_anything_starts(
+    command: str, port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, "--metrics-port", port] + (["pkg.mod:Handler"] if command == "consume" else [])
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    assert "not a TCP port (1-65535)" in capsys.readouterr().err
+
+
 def test_dlq_needs_kafka(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,7 +3,9 @@ real runs: tests/integration/test_consumer_kit.py)."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import urllib.request
 
 import pytest
 
@@ -12,6 +14,7 @@ from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.consumer.declaration import declaration_of
 from marketplace.consumer.errors import KafkaFatal
 from marketplace.consumer.memory_kafka import MemoryConsumer, MemoryKafka, MemoryProducer
+from marketplace.consumer.metrics import ConsumerMetrics
 from tests.workers.consume_targets import good
 from workers import consume
 from workers.cli import main
@@ -60,14 +63,28 @@ def test_it_refuses_to_start_with_kafka_disabled(
     assert "marketplace consume needs Kafka" in capsys.readouterr().err
 
 
-def test_it_runs_each_group_until_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_it_runs_each_group_until_stopped_serving_their_metrics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The groups' threads, on the harness's in-memory Kafka instead of a broker."""
     kafka = MemoryKafka()
     stopping = threading.Event()
     built: list[ConsumerGroup] = []
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pages: list[str] = []
+
+    def scrape_then_stop() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+            pages.append(page.read().decode())
+        stopping.set()
 
     def build_group(
-        settings: Settings, members: list[object], stopping: threading.Event
+        settings: Settings,
+        members: list[object],
+        stopping: threading.Event,
+        metrics: ConsumerMetrics | None = None,
     ) -> ConsumerGroup:
         group_id = declaration_of(members[0]).group_id
         sender = DeadLetterSender(MemoryProducer(kafka), "dlq", max_record_bytes=1 << 20)
@@ -78,10 +95,11 @@ def test_it_runs_each_group_until_stopped(monkeypatch: pytest.MonkeyPatch) -> No
             max_record_bytes=1 << 20,
             poll_timeout_ms=10,
             stopping=stopping,
+            metrics=None if metrics is None else metrics.of(group_id),
         )
         built.append(group)
         if len(built) == 2:
-            threading.Timer(0.5, stopping.set).start()
+            threading.Timer(0.5, scrape_then_stop).start()
         return group
 
     monkeypatch.setattr(consume, "build_group", build_group)
@@ -92,9 +110,13 @@ def test_it_runs_each_group_until_stopped(monkeypatch: pytest.MonkeyPatch) -> No
             "tests.workers.consume_targets.good:analytics",
         ],
         stopping,
+        metrics_port=port,
     )
 
     assert sorted(group.group_id for group in built) == ["analytics", "reviews"]
+    (page,) = pages
+    reachable = 'marketplace_consumer_kafka_reachable{group="%s"} 1.0'
+    assert reachable % "analytics" in page and reachable % "reviews" in page
     assert all(
         isinstance(group.consumer, MemoryConsumer) and group.consumer.closed for group in built
     )
@@ -103,7 +125,7 @@ def test_it_runs_each_group_until_stopped(monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_group_that_fails_for_good_stops_every_group_and_the_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def build_group(settings: Settings, members: list[object], stopping: threading.Event) -> None:
+    def build_group(settings: Settings, members: list[object], *_: object) -> None:
         raise KafkaFatal("Kafka refused the consumer group reviews: SaslAuthenticationFailed")
 
     monkeypatch.setattr(consume, "build_group", build_group)

@@ -7,6 +7,9 @@ import json
 import re
 from pathlib import Path
 
+from kafka import TopicPartition
+
+from marketplace.consumer.metrics import ConsumerMetrics
 from workers import metrics_exporter
 from workers.settings import load_settings
 
@@ -26,7 +29,19 @@ def exported() -> set[str]:
     names = {f"{prefix}_{metric}" for metric, _ in metrics_exporter.SCALARS.values()}
     names |= {f"{prefix}_{metric}" for metric, _, _ in metrics_exporter.LABELLED.values()}
     extra = ("up", "workers", "probe_seconds", "topic_records_total")
-    return names | {f"{prefix}_{name}" for name in extra}
+    return names | {f"{prefix}_{name}" for name in extra} | served_by_consumers()
+
+
+def served_by_consumers() -> set[str]:
+    """The bridge's (and every consumer group's) `--metrics-port` samples, each made once."""
+    families = ConsumerMetrics()
+    group = families.of("g")
+    group.batch_read({"t": 1})
+    group.batch_done({"t": 1}, {("t", "EnvelopeError"): 1})
+    group.delivery_took(0.01)
+    group.paused_for("Redis")
+    group.lag_of({TopicPartition("t", 0): 1})
+    return {sample.name for metric in families.registry.collect() for sample in metric.samples}
 
 
 def test_every_dashboard_query_uses_a_metric_that_exists() -> None:
@@ -50,3 +65,15 @@ def test_prometheus_scrapes_the_exporter_on_its_default_port_and_flower() -> Non
 
     assert f'"metrics:{port}"' in config
     assert '"flower:5555"' in config
+
+
+def test_the_bridge_serves_metrics_where_prometheus_scrapes_it() -> None:
+    root = OPS.parent
+    (procfile_port,) = re.findall(
+        r"^bridge:.*--metrics-port (\d+)", (root / "Procfile").read_text(), re.M
+    )
+    compose = (root / "docker-compose.yml").read_text()
+    (compose_port,) = re.findall(r'"bridge", "--metrics-port", "(\d+)"', compose)
+
+    assert procfile_port == compose_port
+    assert f'"bridge:{compose_port}"' in (OPS / "prometheus.yml").read_text()

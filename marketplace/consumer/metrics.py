@@ -1,0 +1,151 @@
+"""A consumer loop's own numbers as Prometheus metrics (`--metrics-port` of `marketplace bridge`
+and `marketplace consume`).
+
+What only the process reading Kafka knows: what it read, delivered (for the bridge: enqueued
+as Celery tasks) and dead-lettered per topic, its batch sizes and delivery times, whether it is
+paused and why, and its lag per partition. The whole system's backlog (outbox, ledger, queues,
+the group's committed lag) is `marketplace metrics`' from one place.
+
+Every loop of a process shares one registry; a `group` label tells the loops apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from kafka import TopicPartition
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+PREFIX = "marketplace_consumer"
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ConsumerMetrics:
+    """The metric families, registered once per registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        on = self.registry
+        self.read = Counter(
+            f"{PREFIX}_records_read",
+            "Records polled from Kafka.",
+            ["group", "topic"],
+            registry=on,
+        )
+        self.delivered = Counter(
+            f"{PREFIX}_records_delivered",
+            "Records handed on and committed: for the bridge, enqueued as Celery tasks; for a "
+            "consumer group, handled.",
+            ["group", "topic"],
+            registry=on,
+        )
+        self.dead_lettered = Counter(
+            f"{PREFIX}_dead_letters",
+            "Records written to the dead-letter topic, by the class of the error.",
+            ["group", "topic", "reason"],
+            registry=on,
+        )
+        self.batch = Histogram(
+            f"{PREFIX}_batch_records",
+            "Records in one poll's batch.",
+            ["group"],
+            buckets=BATCH_BUCKETS,
+            registry=on,
+        )
+        self.delivery = Histogram(
+            f"{PREFIX}_delivery_seconds",
+            "Time to hand one batch on (for the bridge: to enqueue it in Redis).",
+            ["group"],
+            buckets=DELIVERY_BUCKETS,
+            registry=on,
+        )
+        self.paused = Gauge(
+            f"{PREFIX}_paused",
+            "1 while every partition is paused because what the loop writes to is unavailable "
+            "(`reason`).",
+            ["group", "reason"],
+            registry=on,
+        )
+        self.waiting = Gauge(
+            f"{PREFIX}_partitions_waiting_retry",
+            "Partitions paused until a record's retry is due.",
+            ["group"],
+            registry=on,
+        )
+        self.kafka_reachable = Gauge(
+            f"{PREFIX}_kafka_reachable",
+            "0 while the last poll found Kafka unreachable.",
+            ["group"],
+            registry=on,
+        )
+        self.lag = Gauge(
+            f"{PREFIX}_partition_lag_records",
+            "Records of a partition after the last offset this member committed (end offset as "
+            "of the last fetch).",
+            ["group", "topic", "partition"],
+            registry=on,
+        )
+
+    def of(self, group: str) -> GroupMetrics:
+        return GroupMetrics(self, group)
+
+
+class GroupMetrics:
+    """One loop's view of the families, labelled with its group."""
+
+    def __init__(self, families: ConsumerMetrics, group: str) -> None:
+        self.families, self.group = families, group
+        self._pause_reason: str | None = None
+        self._lagging: set[TopicPartition] = set()
+        families.kafka_reachable.labels(group).set(1)
+        families.waiting.labels(group).set(0)
+
+    def batch_read(self, per_topic: Mapping[str, int]) -> None:
+        self.families.batch.labels(self.group).observe(sum(per_topic.values()))
+        for topic, count in per_topic.items():
+            self.families.read.labels(self.group, topic).inc(count)
+
+    def batch_done(self, delivered: Mapping[str, int], dead: Mapping[tuple[str, str], int]) -> None:
+        for topic, count in delivered.items():
+            if count:
+                self.families.delivered.labels(self.group, topic).inc(count)
+        for (topic, reason), count in dead.items():
+            self.families.dead_lettered.labels(self.group, topic, reason).inc(count)
+
+    def delivery_took(self, seconds: float) -> None:
+        self.families.delivery.labels(self.group).observe(seconds)
+
+    def paused_for(self, reason: str | None) -> None:
+        if self._pause_reason is not None:
+            self.families.paused.labels(self.group, self._pause_reason).set(0)
+        if reason is not None:
+            self.families.paused.labels(self.group, reason).set(1)
+        self._pause_reason = reason
+
+    def waiting_retry(self, partitions: int) -> None:
+        self.families.waiting.labels(self.group).set(partitions)
+
+    def kafka(self, reachable: bool) -> None:
+        self.families.kafka_reachable.labels(self.group).set(1 if reachable else 0)
+
+    def lag_of(self, lags: Mapping[TopicPartition, int]) -> None:
+        """The lag of every assigned partition; a partition no longer assigned loses its
+        series (its new owner reports it)."""
+        for tp in self._lagging - set(lags):
+            self.families.lag.remove(self.group, tp.topic, str(tp.partition))
+        for tp, lag in lags.items():
+            self.families.lag.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+        self._lagging = set(lags)
+
+
+def serve(registry: CollectorRegistry, address: str, port: int) -> Callable[[], None]:
+    """`/metrics` on `address:port` in a daemon thread; returns what stops it."""
+    server, thread = start_http_server(port, addr=address, registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
