@@ -35,5 +35,6 @@ def redeliver() -> int:
             len(unsettled),
             ", ".join(event["id"] for event in unsettled[:20]),
         )
-        TaskSender(app, ledger).send_cloudevents(unsettled)
+        sender = TaskSender(app, ledger, batch_size=current.settings.inbound_batch_size)
+        sender.send_cloudevents(unsettled)
     return len(unsettled)

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         constants.INBOUND_BATCH_SIZE,
         ge=1,
         le=1000,
-        description="Most events the bridge puts in one task (one transaction in the worker).",
+        description="Most events the bridge (and redelivery) put in one task: one transaction.",
     )
     outbox_stale_seconds: int = Field(
         60, ge=1, description="Pending outbox rows older than this make beat ask for a publish."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 from tests.workers.conftest import Worker
@@ -30,3 +32,14 @@ def test_an_event_no_task_here_applies_is_dead_lettered_and_settled(worker: Work
     (letter,) = dead_letters(worker)
     assert letter["dlq-stage"] == constants.REDELIVER_TASK
     assert worker.runtime.ledger.size() == 0
+
+
+def test_redelivered_events_are_sent_in_tasks_of_the_configured_batch_size(worker: Worker) -> None:
+    worker.runtime.settings = worker.runtime.settings.model_copy(update={"inbound_batch_size": 2})
+    lost = [event_created(f"evt-{number}") for number in range(3)]
+    worker.runtime.ledger.record(lost, now=0)
+
+    assert redelivery_tasks.redeliver.apply().get() == 3
+
+    bodies = [json.loads(base64.b64decode(m["body"])) for m in worker.queued("inbound")]
+    assert [len(arguments[0]) for (arguments, _kwargs, _embed) in bodies] == [2, 1]
