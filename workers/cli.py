@@ -327,6 +327,12 @@ def _bridge(args: argparse.Namespace) -> int:
     from workers.runtime import Runtime
     from workers.task_sender import TaskSender
 
+    metrics = ConsumerMetrics()
+    stop_serving = (  # first: a port taken is a mistake to report before waiting for Kafka
+        None
+        if args.metrics_port is None
+        else serve(metrics.registry, settings.metrics_address, args.metrics_port)
+    )
     stopping = _stopping_on_signals()
     consumer = connect(
         lambda: make_consumer(settings, **BRIDGE_FETCH), what="the bridge", stopping=stopping
@@ -336,7 +342,6 @@ def _bridge(args: argparse.Namespace) -> int:
     )
     if consumer is None or producer is None:
         return 0
-    metrics = ConsumerMetrics()
     bridge = Bridge(
         consumer,
         TaskSender(
@@ -348,11 +353,6 @@ def _bridge(args: argparse.Namespace) -> int:
         max_record_bytes=settings.kafka_max_record_bytes,
         stopping=stopping,
         metrics=metrics.of(settings.kafka_consumer_group),
-    )
-    stop_serving = (
-        None
-        if args.metrics_port is None
-        else serve(metrics.registry, settings.metrics_address, args.metrics_port)
     )
     try:
         bridge.run()

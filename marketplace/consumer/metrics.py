@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from marketplace.errors import PermanentError
+
 PREFIX = "marketplace_consumer"
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -139,9 +141,19 @@ class GroupMetrics:
         self._lagging = set(lags)
 
 
+class MetricsPortUnavailable(PermanentError):
+    """The port is taken (another process serves there) or the address is not this host's."""
+
+
 def serve(registry: CollectorRegistry, address: str, port: int) -> Callable[[], None]:
     """`/metrics` on `address:port` in a daemon thread; returns what stops it."""
-    server, thread = start_http_server(port, addr=address, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=address, registry=registry)
+    except OSError as error:
+        raise MetricsPortUnavailable(
+            f"cannot serve /metrics on {address}:{port}: {error.strerror or error}; "
+            "give each process on this host its own --metrics-port"
+        ) from error
 
     def stop() -> None:
         server.shutdown()

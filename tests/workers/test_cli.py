@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from pathlib import Path
 
@@ -124,6 +125,23 @@ def test_a_metrics_port_that_is_no_port_is_refused_before_anything_starts(
 
     assert exited.value.code == 2
     assert "not a TCP port (1-65535)" in capsys.readouterr().err
+
+
+def test_a_bridge_whose_metrics_port_is_taken_says_so_and_exits_2_before_waiting_for_kafka(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAFKA_ENABLED", "true")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")  # nothing there: never asked
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        assert main(["bridge", "--metrics-port", str(port)]) == 2
+
+    error = capsys.readouterr().err
+    assert f"cannot serve /metrics on 127.0.0.1:{port}" in error
+    assert "its own --metrics-port" in error
 
 
 def test_dlq_needs_kafka(
