@@ -319,7 +319,7 @@ def _bridge(args: argparse.Namespace) -> int:
         return 2
 
     from marketplace.consumer.dead_letter import DeadLetterSender
-    from marketplace.consumer.metrics import ConsumerMetrics, serve
+    from marketplace.consumer.metrics import ConsumerMetrics, serving
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.inbound_ledger import InboundLedger
@@ -328,37 +328,29 @@ def _bridge(args: argparse.Namespace) -> int:
     from workers.task_sender import TaskSender
 
     metrics = ConsumerMetrics()
-    stop_serving = (  # first: a port taken is a mistake to report before waiting for Kafka
-        None
-        if args.metrics_port is None
-        else serve(metrics.registry, settings.metrics_address, args.metrics_port)
-    )
-    stopping = _stopping_on_signals()
-    consumer = connect(
-        lambda: make_consumer(settings, **BRIDGE_FETCH), what="the bridge", stopping=stopping
-    )
-    producer = connect(
-        lambda: make_producer(settings), what="the dead-letter producer", stopping=stopping
-    )
-    if consumer is None or producer is None:
-        return 0
-    bridge = Bridge(
-        consumer,
-        TaskSender(
-            app, InboundLedger(Runtime(settings).redis), batch_size=settings.inbound_batch_size
-        ),
-        DeadLetterSender(
-            producer, settings.kafka_dlq_topic, max_record_bytes=settings.kafka_max_record_bytes
-        ),
-        max_record_bytes=settings.kafka_max_record_bytes,
-        stopping=stopping,
-        metrics=metrics.of(settings.kafka_consumer_group),
-    )
-    try:
-        bridge.run()
-    finally:
-        if stop_serving is not None:
-            stop_serving()
+    with serving(metrics.registry, settings.metrics_address, args.metrics_port):
+        stopping = _stopping_on_signals()
+        consumer = connect(
+            lambda: make_consumer(settings, **BRIDGE_FETCH), what="the bridge", stopping=stopping
+        )
+        producer = connect(
+            lambda: make_producer(settings), what="the dead-letter producer", stopping=stopping
+        )
+        if consumer is None or producer is None:
+            return 0
+        ledger = InboundLedger(Runtime(settings).redis)
+        Bridge(
+            consumer,
+            TaskSender(app, ledger, batch_size=settings.inbound_batch_size),
+            DeadLetterSender(
+                producer,
+                settings.kafka_dlq_topic,
+                max_record_bytes=settings.kafka_max_record_bytes,
+            ),
+            max_record_bytes=settings.kafka_max_record_bytes,
+            stopping=stopping,
+            metrics=metrics.of(settings.kafka_consumer_group),
+        ).run()
     return 0
 
 

@@ -22,7 +22,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from marketplace.consumer import ConsumerGroup
 from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.consumer.declaration import declaration_of
-from marketplace.consumer.metrics import ConsumerMetrics, serve
+from marketplace.consumer.metrics import ConsumerMetrics, serving
 from marketplace.errors import PermanentError
 from workers.kafka_clients import connect, make_admin, make_consumer, make_producer
 from workers.settings import Settings
@@ -141,11 +141,6 @@ def run(
     groups = by_group([load_target(spec) for spec in specs])
     failures: list[BaseException] = []
     metrics = ConsumerMetrics()
-    stop_serving = (
-        None
-        if metrics_port is None
-        else serve(metrics.registry, settings.metrics_address, metrics_port)
-    )
 
     def run_group(members: list[object]) -> None:
         try:
@@ -160,12 +155,11 @@ def run(
         threading.Thread(target=run_group, args=(members,), name=f"group {group_id}")
         for group_id, members in groups.items()
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(timeout=0.5)  # the main thread stays free to take signals
-    if stop_serving is not None:
-        stop_serving()
+    with serving(metrics.registry, settings.metrics_address, metrics_port):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5)  # the main thread stays free to take signals
     if failures:
         raise failures[0]

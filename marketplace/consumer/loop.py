@@ -181,8 +181,10 @@ class ConsumerLoop(Generic[E]):
         received: dict[TopicPartition, list[Received[E]]] = {}
         refused: list[DeadLetter] = []
         ends: dict[TopicPartition, int] = {}
+        read: Counter[str] = Counter()
         now = datetime.now(UTC)
         for partition, records in batch.items():
+            read[partition.topic] += len(records)
             for record in records:
                 raw = RawRecord(
                     record.topic,
@@ -208,9 +210,6 @@ class ConsumerLoop(Generic[E]):
                     continue
                 received.setdefault(partition, []).append(Received(partition, raw, event))
             ends[partition] = records[-1].offset + 1
-        read: Counter[str] = Counter()
-        for partition, records in batch.items():
-            read[partition.topic] += len(records)
         self.metrics.batch_read(read)
         if self.commit is Commit.BEFORE_DELIVERY:
             self._commit(ends)

@@ -11,7 +11,8 @@ Every loop of a process shares one registry; a `group` label tells the loops apa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -28,65 +29,64 @@ class ConsumerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        on = self.registry
         self.read = Counter(
             f"{PREFIX}_records_read",
             "Records polled from Kafka.",
             ["group", "topic"],
-            registry=on,
+            registry=self.registry,
         )
         self.delivered = Counter(
             f"{PREFIX}_records_delivered",
             "Records handed on and committed: for the bridge, enqueued as Celery tasks; for a "
             "consumer group, handled.",
             ["group", "topic"],
-            registry=on,
+            registry=self.registry,
         )
         self.dead_lettered = Counter(
             f"{PREFIX}_dead_letters",
             "Records written to the dead-letter topic, by the class of the error.",
             ["group", "topic", "reason"],
-            registry=on,
+            registry=self.registry,
         )
         self.batch = Histogram(
             f"{PREFIX}_batch_records",
             "Records in one poll's batch.",
             ["group"],
             buckets=BATCH_BUCKETS,
-            registry=on,
+            registry=self.registry,
         )
         self.delivery = Histogram(
             f"{PREFIX}_delivery_seconds",
             "Time to hand one batch on (for the bridge: to enqueue it in Redis).",
             ["group"],
             buckets=DELIVERY_BUCKETS,
-            registry=on,
+            registry=self.registry,
         )
         self.paused = Gauge(
             f"{PREFIX}_paused",
             "1 while every partition is paused because what the loop writes to is unavailable "
             "(`reason`).",
             ["group", "reason"],
-            registry=on,
+            registry=self.registry,
         )
         self.waiting = Gauge(
             f"{PREFIX}_partitions_waiting_retry",
             "Partitions paused until a record's retry is due.",
             ["group"],
-            registry=on,
+            registry=self.registry,
         )
         self.kafka_reachable = Gauge(
             f"{PREFIX}_kafka_reachable",
             "0 while the last poll found Kafka unreachable.",
             ["group"],
-            registry=on,
+            registry=self.registry,
         )
         self.lag = Gauge(
             f"{PREFIX}_partition_lag_records",
             "Records of a partition after the last offset this member committed (end offset as "
             "of the last fetch).",
             ["group", "topic", "partition"],
-            registry=on,
+            registry=self.registry,
         )
 
     def of(self, group: str) -> GroupMetrics:
@@ -100,23 +100,27 @@ class GroupMetrics:
         self.families, self.group = families, group
         self._pause_reason: str | None = None
         self._lagging: set[TopicPartition] = set()
-        families.kafka_reachable.labels(group).set(1)
-        families.waiting.labels(group).set(0)
+        # The series labelled by group alone, looked up once rather than at every poll.
+        self._batch = families.batch.labels(group)
+        self._delivery = families.delivery.labels(group)
+        self._waiting = families.waiting.labels(group)
+        self._kafka_reachable = families.kafka_reachable.labels(group)
+        self._kafka_reachable.set(1)
+        self._waiting.set(0)
 
     def batch_read(self, per_topic: Mapping[str, int]) -> None:
-        self.families.batch.labels(self.group).observe(sum(per_topic.values()))
+        self._batch.observe(sum(per_topic.values()))
         for topic, count in per_topic.items():
             self.families.read.labels(self.group, topic).inc(count)
 
     def batch_done(self, delivered: Mapping[str, int], dead: Mapping[tuple[str, str], int]) -> None:
         for topic, count in delivered.items():
-            if count:
-                self.families.delivered.labels(self.group, topic).inc(count)
+            self.families.delivered.labels(self.group, topic).inc(count)
         for (topic, reason), count in dead.items():
             self.families.dead_lettered.labels(self.group, topic, reason).inc(count)
 
     def delivery_took(self, seconds: float) -> None:
-        self.families.delivery.labels(self.group).observe(seconds)
+        self._delivery.observe(seconds)
 
     def paused_for(self, reason: str | None) -> None:
         if self._pause_reason is not None:
@@ -126,10 +130,10 @@ class GroupMetrics:
         self._pause_reason = reason
 
     def waiting_retry(self, partitions: int) -> None:
-        self.families.waiting.labels(self.group).set(partitions)
+        self._waiting.set(partitions)
 
     def kafka(self, reachable: bool) -> None:
-        self.families.kafka_reachable.labels(self.group).set(1 if reachable else 0)
+        self._kafka_reachable.set(1 if reachable else 0)
 
     def lag_of(self, lags: Mapping[TopicPartition, int]) -> None:
         """The lag of every assigned partition; a partition no longer assigned loses its
@@ -145,8 +149,13 @@ class MetricsPortUnavailable(PermanentError):
     """The port is taken (another process serves there) or the address is not this host's."""
 
 
-def serve(registry: CollectorRegistry, address: str, port: int) -> Callable[[], None]:
-    """`/metrics` on `address:port` in a daemon thread; returns what stops it."""
+@contextmanager
+def serving(registry: CollectorRegistry, address: str, port: int | None) -> Iterator[None]:
+    """`/metrics` on `address:port` in a daemon thread for the block (nothing if `port` is
+    None). Bound on entry, so a port that is taken fails before any work starts."""
+    if port is None:
+        yield
+        return
     try:
         server, thread = start_http_server(port, addr=address, registry=registry)
     except OSError as error:
@@ -154,10 +163,9 @@ def serve(registry: CollectorRegistry, address: str, port: int) -> Callable[[], 
             f"cannot serve /metrics on {address}:{port}: {error.strerror or error}; "
             "give each process on this host its own --metrics-port"
         ) from error
-
-    def stop() -> None:
+    try:
+        yield
+    finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-    return stop

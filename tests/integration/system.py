@@ -226,12 +226,7 @@ class System:
             "PYTHONUNBUFFERED": "1",
         }
         self.bridge_metrics_port = free_port()
-        self.bridge = Process(
-            "bridge",
-            [str(BIN / "marketplace"), "bridge", "--metrics-port", str(self.bridge_metrics_port)],
-            self.env,
-            log_dir,
-        )
+        self.bridge = self.bridge_process("bridge", log_dir, metrics_port=self.bridge_metrics_port)
         self.worker = Process(
             "worker",
             [
@@ -256,6 +251,14 @@ class System:
         )
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
         self.redis = redis.Redis.from_url(redis_url)
+
+    def bridge_process(
+        self, name: str, log_dir: Path, *, metrics_port: int | None = None
+    ) -> Process:
+        """A bridge of this system's group, serving its /metrics on a port of its own."""
+        port = str(metrics_port or free_port())
+        argv = [str(BIN / "marketplace"), "bridge", "--metrics-port", port]
+        return Process(name, argv, self.env, log_dir)
 
     # -- writing inbound events the way another service would ------------------------------
     def produce_structured(self, envelope: dict[str, Any]) -> None:

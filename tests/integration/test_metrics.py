@@ -3,7 +3,6 @@ backlog it reports rises while the worker is stopped and falls back once it runs
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
 
@@ -12,7 +11,7 @@ import pytest
 from marketplace.events import topics
 from tests.integration.flows import cloudevent
 from tests.integration.operator import SETTINGS, restart_worker
-from tests.integration.system import Samples, System, free_port, wait_for
+from tests.integration.system import Samples, System, free_port, wait_for, wait_listening
 from tests.integration.system import scrape as scrape_page
 from workers import metrics_exporter
 from workers.settings import load_settings
@@ -31,18 +30,10 @@ def scrape(system: System) -> Iterator[Scrape]:
     server = threading.Thread(target=metrics_exporter.serve, args=(settings, stopping))
     server.start()
 
-    wait_for(lambda: _answers(port), timeout=10, what="the exporter to listen")
+    wait_listening(port)
     yield lambda: scrape_page(port)
     stopping.set()
     server.join(timeout=10)
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
@@ -116,11 +107,8 @@ def test_the_bridge_counts_what_it_reads_enqueues_and_dead_letters_per_topic(
     def counted(samples: Samples, what: str) -> float:
         return total(samples, f"marketplace_consumer_{what}", group=group, topic=topic)
 
-    before = wait_for(
-        lambda: _answers(system.bridge_metrics_port) and bridge(),
-        timeout=30,
-        what="the bridge's /metrics",
-    )
+    wait_listening(system.bridge_metrics_port, timeout=30)
+    before = bridge()
     for number in range(3):
         data = {"id": f"rev-m{number}", "sellerId": "seller-1", "rating": 4}
         system.produce_structured(cloudevent(topics.REVIEW_CREATED, tenant, data))

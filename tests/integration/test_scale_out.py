@@ -30,7 +30,6 @@ from tests.integration.system import (
     Process,
     System,
     TopicReader,
-    free_port,
     private_pipeline,
     session_maker,
     wait_for,
@@ -51,9 +50,7 @@ def scaled(
     """A pipeline, plus a second bridge in its group and a second worker on its broker."""
     logs = tmp_path_factory.mktemp("scale-out-logs")
     with private_pipeline(REDIS_URL, logs) as system:
-        port = str(system.bridge_metrics_port)
-        bridge_argv = [str(free_port()) if part == port else part for part in system.bridge.argv]
-        bridge_b = Process("bridge-b", bridge_argv, system.env, logs)
+        bridge_b = system.bridge_process("bridge-b", logs)
         worker_argv = [
             part.replace("it-", "it-b-") if part.startswith("it-") else part
             for part in system.worker.argv
