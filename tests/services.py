@@ -28,6 +28,7 @@ REDIS_DATABASES = {
     "dead-letters": 8,
     "bench-pipeline": 7,
     "bench-enqueue": 6,
+    "tracing": 5,
 }
 """Every Redis database a test or benchmark uses, one each, so none empties another's."""
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import threading
 
-from marketplace.consumer.batch import Batch, Delivered
+from marketplace.consumer.batch import Batch, Delivered, Received
 from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.consumer.loop import ConsumerLoop
 from marketplace.consumer.metrics import GroupMetrics
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import InboundEvent, RawRecord
+from workers import tracing
 from workers.task_sender import TaskSender
 
 STAGE = "bridge"
@@ -60,5 +61,30 @@ class Bridge(ConsumerLoop[InboundEvent]):
     def deliver(self, batch: Batch[InboundEvent]) -> Delivered:
         """Every event of the batch in one pipelined enqueue; `BrokerUnavailable` (Redis down)
         has the core pause and send the same batch again."""
-        self.sender.send([received.event for events in batch.values() for received in events])
+        received = [one for events in batch.values() for one in events]
+        events = [one.event for one in received]
+        if not tracing.enabled():
+            self.sender.send(events)
+            return Delivered()
+        with tracing.spans(map(_bridge_span, received)) as spans:
+            carriers = {
+                one.event.id: tracing.carrier_of(span)
+                for one, span in zip(received, spans, strict=True)
+            }
+            self.sender.send(events, trace_contexts=carriers)
         return Delivered()
+
+
+def _bridge_span(received: Received[InboundEvent]) -> tracing.Span:
+    event, record = received.event, received.record
+    attributes = tracing.event_attributes(record.topic, event.id, event.tenant_id)
+    attributes |= {
+        "messaging.kafka.destination.partition": record.partition,
+        "messaging.kafka.message.offset": record.offset,
+    }
+    return tracing.start(
+        f"bridge {record.topic}",
+        tracing.event_context(event),
+        kind=tracing.SpanKind.CONSUMER,
+        attributes=attributes,
+    )

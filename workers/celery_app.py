@@ -14,9 +14,10 @@ import logging
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
 from kombu import Exchange, Queue
 
-from workers import constants, log_context, runtime
+from workers import constants, log_context, runtime, tracing
 
 
 def celery_config() -> dict[str, Any]:
@@ -89,3 +90,15 @@ app = Celery(
 app.add_defaults(celery_config)
 log_context.install()
 logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is a line per socket event
+
+
+@worker_process_init.connect
+def _trace_pool_process(**_: Any) -> None:
+    """Each pool process makes its own tracer provider: its exporting thread, unlike the
+    parent's, survives the fork."""
+    tracing.configure(runtime.current().settings, service="marketplace-worker", celery=True)
+
+
+@worker_process_shutdown.connect
+def _export_last_spans(**_: Any) -> None:
+    tracing.shutdown()

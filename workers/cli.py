@@ -320,6 +320,7 @@ def _bridge(args: argparse.Namespace) -> int:
 
     from marketplace.consumer.dead_letter import DeadLetterSender
     from marketplace.consumer.metrics import ConsumerMetrics, serving
+    from workers import tracing
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.inbound_ledger import InboundLedger
@@ -327,6 +328,7 @@ def _bridge(args: argparse.Namespace) -> int:
     from workers.runtime import Runtime
     from workers.task_sender import TaskSender
 
+    tracing.configure(settings, service="marketplace-bridge")
     metrics = ConsumerMetrics()
     with serving(metrics.registry, settings.metrics_address, args.metrics_port):
         stopping = _stopping_on_signals()

@@ -34,6 +34,8 @@ REDELIVER_BATCH_SIZE = 1000
 HEADER_TENANT_ID = "tenant_id"
 HEADER_EVENT_ID = "event_id"
 HEADER_FIRST_ATTEMPT_AT = "first_attempt_at"
+HEADER_TRACE_CONTEXTS = "trace_contexts"
+"""{CloudEvent id: its W3C trace context}: each event's parent span (`workers.tracing`)."""
 
 LOG_FORMAT = (
     "[%(asctime)s: %(levelname)s/%(processName)s] "

@@ -11,7 +11,9 @@ applied or dead-lettered is settled in the inbound ledger (see `workers.inbound_
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -21,7 +23,7 @@ from marketplace.domain import inbound
 from marketplace.errors import PermanentError
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import EnvelopeError, InboundEvent
-from workers import constants, dead_letter, log_context, retry_policy, runtime, task_base
+from workers import constants, dead_letter, log_context, retry_policy, runtime, task_base, tracing
 from workers.celery_app import app
 from workers.publish_tasks import publish_now
 from workers.task_base import MarketplaceTask
@@ -46,7 +48,7 @@ def apply_event(self: InboundTask, cloudevent: dict[str, Any]) -> dict[str, Any]
     """The body of every inbound task: its CloudEvent applied in one transaction."""
     event = decoding.from_dict(cloudevent, accepted=(self.topic,))
     current = runtime.current()
-    with current.transaction() as ctx:
+    with _applying(event, _trace_parents(self.request)), current.transaction() as ctx:
         applied = inbound.apply(ctx, event)
         entity = applied.entity.as_dict() if applied.entity is not None else None
     # A duplicate may be the redelivery of a task that died between its commit and its
@@ -108,8 +110,13 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
             decoded.append((cloudevent, decoding.from_dict(cloudevent, accepted=topics.CONSUMED)))
         except EnvelopeError as error:
             dead.append((cloudevent, error, _stage(cloudevent, self.name)))
+    parents = _trace_parents(self.request)
     with current.transaction() as ctx:
-        outcomes = inbound.apply_batch(ctx, [event for _, event in decoded], around=_logged)
+        outcomes = inbound.apply_batch(
+            ctx,
+            [event for _, event in decoded],
+            around=lambda event: _applying(event, parents),
+        )
     for (cloudevent, event), outcome in zip(decoded, outcomes, strict=True):
         if isinstance(outcome, inbound.Applied):
             settled.append(cloudevent)
@@ -124,7 +131,7 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
     # next attempt finds its applied events in the inbox.
     for cloudevent, failure, stage in dead:
         current.send_dead_letter(dead_letter.for_task(cloudevent, failure, stage))
-    _retry_alone(retried, enqueued_at=task_base.enqueued_at(self.request))
+    _retry_alone(retried, enqueued_at=task_base.enqueued_at(self.request), trace_parents=parents)
     current.ledger.settle(*settled, *(cloudevent for cloudevent, _, _ in dead))
     if ctx.recorded or duplicates:
         publish_now(redelivered=bool(duplicates))
@@ -140,6 +147,31 @@ def _logged(event: InboundEvent) -> AbstractContextManager[None]:
     return log_context.bound(event.id, event.tenant_id)
 
 
+@contextlib.contextmanager
+def _applying(event: InboundEvent, parents: Mapping[str, tracing.Carrier]) -> Iterator[None]:
+    """While one event is applied: its ids on every log line and, when traced, its span, under
+    the bridge's (or, for a task sent another way, the trace the event itself carries)."""
+    with _logged(event):
+        if not tracing.enabled():
+            yield
+            return
+        span = tracing.start(
+            f"apply {event.topic.name}",
+            parents.get(event.id) or tracing.event_context(event),
+            kind=tracing.SpanKind.CONSUMER,
+            attributes=tracing.event_attributes(event.topic.name, event.id, event.tenant_id),
+            link_current=True,
+        )
+        with tracing.current(span):
+            yield
+
+
+def _trace_parents(request: Any) -> dict[str, tracing.Carrier]:
+    if not tracing.enabled():
+        return {}
+    return tracing.parents_from_header(task_base.header(request, constants.HEADER_TRACE_CONTEXTS))
+
+
 def _stage(cloudevent: Any, batch_task: str) -> str:
     """Where a dead letter says it failed: its topic's task (the one a replay sends it to), or
     the batch's for an event of no consumed topic."""
@@ -147,7 +179,12 @@ def _stage(cloudevent: Any, batch_task: str) -> str:
     return TASKS[kind].name if kind in TASKS else batch_task
 
 
-def _retry_alone(cloudevents: list[dict[str, Any]], *, enqueued_at: float) -> None:
+def _retry_alone(
+    cloudevents: list[dict[str, Any]],
+    *,
+    enqueued_at: float,
+    trace_parents: Mapping[str, tracing.Carrier],
+) -> None:
     """Send each as its topic's task, as its first retry."""
     settings = runtime.current().settings
     for cloudevent in cloudevents:
@@ -162,6 +199,7 @@ def _retry_alone(cloudevents: list[dict[str, Any]], *, enqueued_at: float) -> No
                 constants.HEADER_EVENT_ID: cloudevent["id"],
                 constants.HEADER_TENANT_ID: cloudevent["tenantid"],
                 constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at,
+                **tracing.contexts_header(trace_parents, [cloudevent["id"]]),
             },
             retry=False,
         )

@@ -32,7 +32,7 @@ from kafka import KafkaProducer
 
 from marketplace.consumer.kafka_errors import REFUSED_RECORD_ERRORS
 from marketplace.domain import outbox
-from workers import constants, runtime
+from workers import constants, runtime, tracing
 from workers.broker_errors import BROKER_ERRORS, REDIS_ERRORS
 from workers.celery_app import app
 
@@ -133,13 +133,32 @@ def _publish_batch(current: runtime.Runtime) -> outbox.Claimed:
         if not rows:
             return rows
         if kafka_enabled:
-            refused = _send(current.producer, rows)
+            with tracing.spans(_publish_spans(rows)) as spans:
+                refused = _send(current.producer, rows)
+                for span, row in zip(spans, rows, strict=False):  # no spans when untraced
+                    if row in refused:
+                        span.set_status(tracing.Status(tracing.StatusCode.ERROR, "parked"))
             outbox.mark_parked(ctx.session, refused)
             outbox.mark_sent(ctx.session, [row for row in rows if row not in refused])
         else:
             outbox.mark_skipped(ctx.session, rows)
     logger.info("%s %d outbox rows", "sent" if kafka_enabled else "skipped", len(rows))
     return rows
+
+
+def _publish_spans(rows: list[outbox.OutboxMessage]) -> list[tracing.Span]:
+    """When traced, a span per row, under the trace its CloudEvent carries."""
+    if not tracing.enabled():
+        return []
+    return [
+        tracing.start(
+            f"publish {row.topic}",
+            tracing.cloudevent_context(row.envelope),
+            kind=tracing.SpanKind.PRODUCER,
+            attributes=tracing.event_attributes(row.topic, row.event_id, row.tenant_id),
+        )
+        for row in rows
+    ]
 
 
 def _send(producer: KafkaProducer, rows: list[outbox.OutboxMessage]) -> list[outbox.OutboxMessage]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from marketplace.consumer.dead_letter import DeadLetter, DeadLetterSender
 from marketplace.domain.context import Context
 from marketplace.domain.database import make_engine, make_session_factory
+from workers import tracing
 from workers.inbound_ledger import InboundLedger
 from workers.kafka_clients import make_producer
 from workers.settings import Settings, load_settings
@@ -68,7 +69,11 @@ class Runtime:
     def transaction(self) -> Iterator[Context]:
         """One domain transaction: committed when the block ends, rolled back if it raises."""
         with self.session_factory() as session, session.begin():
-            yield Context(session, source=self.settings.event_source)
+            yield Context(
+                session,
+                source=self.settings.event_source,
+                extensions=tracing.cloudevent_extensions,
+            )
 
     def send_dead_letter(self, letter: DeadLetter) -> None:
         """Store a dead letter on Kafka and wait for it; with Kafka disabled, log it whole."""

@@ -29,6 +29,12 @@ class SaslMechanism(enum.StrEnum):
     OAUTHBEARER = "OAUTHBEARER"
 
 
+class TracesExporter(enum.StrEnum):
+    OTLP = "otlp"
+    CONSOLE = "console"
+    NONE = "none"
+
+
 DEFAULT_FLOWER_PASSWORD = "marketplace"
 """Good for `make run` on a laptop and nowhere else (see `workers.flower_launcher`)."""
 
@@ -108,6 +114,22 @@ class Settings(BaseSettings):
         "`marketplace consume`) listens; 0.0.0.0 in a container.",
     )
     metrics_port: int = Field(9108, ge=1, le=65535, description="Its port for `/metrics`.")
+    # OpenTelemetry's own variables, read here only to decide whether tracing is on (see
+    # `traces_exporter`); the SDK reads the rest (service name, sampler, headers) itself.
+    otel_sdk_disabled: bool = Field(False, description="True turns tracing off whatever else.")
+    otel_traces_exporter: TracesExporter | None = Field(
+        None, description="otlp, console or none; unset: otlp if an OTLP endpoint is set."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(None, description="OTLP/HTTP collector.")
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces URL, instead of the endpoint's `/v1/traces`."
+    )
+    otel_exporter_otlp_protocol: str = Field(
+        "http/protobuf", description="Only http/protobuf is installed."
+    )
+    otel_exporter_otlp_traces_protocol: str | None = Field(
+        None, description="Only http/protobuf is installed."
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -134,6 +156,25 @@ class Settings(BaseSettings):
                 "and neither without the other"
             )
         return self
+
+    @field_validator("otel_exporter_otlp_protocol", "otel_exporter_otlp_traces_protocol")
+    @classmethod
+    def _installed_protocol(cls, value: str | None) -> str | None:
+        if value not in (None, "http/protobuf"):
+            raise ValueError("only http/protobuf is installed (the OTLP/HTTP exporter)")
+        return value
+
+    @property
+    def traces_exporter(self) -> TracesExporter:
+        """Tracing is off unless asked for: by naming an exporter, or by giving an OTLP endpoint
+        (the OpenTelemetry default exporter is OTLP, but a process must not send spans to a
+        collector nobody configured)."""
+        if self.otel_sdk_disabled:
+            return TracesExporter.NONE
+        if self.otel_traces_exporter is not None:
+            return self.otel_traces_exporter
+        endpoint = self.otel_exporter_otlp_traces_endpoint or self.otel_exporter_otlp_endpoint
+        return TracesExporter.OTLP if endpoint else TracesExporter.NONE
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -100,10 +100,10 @@ def permanent(error: Exception) -> BaseException:
 
 def enqueued_at(request: Any) -> float:
     """When the task's first attempt was enqueued (now, for one sent without the header)."""
-    return float(_header(request, constants.HEADER_FIRST_ATTEMPT_AT) or time.time())
+    return float(header(request, constants.HEADER_FIRST_ATTEMPT_AT) or time.time())
 
 
-def _header(request: Any, name: str) -> Any:
+def header(request: Any, name: str) -> Any:
     """A custom message header: Celery keeps it in `headers` or lifts it onto the request."""
     return (request.headers or {}).get(name, getattr(request, name, None))
 
@@ -116,11 +116,11 @@ def _bind_log_context(task: Task, **_: Any) -> None:
     args = request.args if isinstance(request.args, list | tuple) else ()
     cloudevent = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
     tenant = (
-        _header(request, constants.HEADER_TENANT_ID)
+        header(request, constants.HEADER_TENANT_ID)
         or kwargs.get("tenant_id")
         or cloudevent.get("tenantid")
     )
-    event_id = _header(request, constants.HEADER_EVENT_ID) or cloudevent.get("id") or request.id
+    event_id = header(request, constants.HEADER_EVENT_ID) or cloudevent.get("id") or request.id
     request.log_context = log_context.bind(event_id, tenant)
 
 

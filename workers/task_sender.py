@@ -11,7 +11,7 @@ from celery import Celery
 
 from marketplace.consumer.errors import Unavailable
 from marketplace.events.envelope import InboundEvent
-from workers import constants
+from workers import constants, tracing
 from workers.broker_errors import BROKER_ERRORS
 from workers.inbound_ledger import InboundLedger
 
@@ -28,15 +28,25 @@ class TaskSender:
     ) -> None:
         self.app, self.ledger, self.batch_size = app, ledger, batch_size
 
-    def send(self, events: Sequence[InboundEvent]) -> None:
-        self.send_cloudevents([event.to_dict() for event in events])
+    def send(
+        self,
+        events: Sequence[InboundEvent],
+        *,
+        trace_contexts: Mapping[str, tracing.Carrier] | None = None,
+    ) -> None:
+        self.send_cloudevents([event.to_dict() for event in events], trace_contexts=trace_contexts)
 
     def send_cloudevents(
-        self, cloudevents: Sequence[dict[str, Any]], *, headers: Mapping[str, Any] | None = None
+        self,
+        cloudevents: Sequence[dict[str, Any]],
+        *,
+        headers: Mapping[str, Any] | None = None,
+        trace_contexts: Mapping[str, tracing.Carrier] | None = None,
     ) -> None:
         """Enqueue valid structured CloudEvents as `apply_batch` tasks of up to
         `batch_size` events; returns once Redis has them all, in the ledger and in the
-        queue. `headers` are added to every task's (a replay's `dlq-replayed-from`).
+        queue. `headers` are added to every task's (a replay's `dlq-replayed-from`);
+        `trace_contexts` (event id → its span's context) go with the events they belong to.
 
         A failed pipeline may have delivered part of the batch: the caller sends the whole
         batch again, and the duplicates are no-ops downstream (the inbox).
@@ -55,11 +65,20 @@ class TaskSender:
                 producer.batch(max_size=len(batches)),
             ):
                 for batch in batches:
+                    traced = (
+                        tracing.contexts_header(trace_contexts, [ce["id"] for ce in batch])
+                        if trace_contexts
+                        else {}
+                    )
                     self.app.send_task(
                         constants.APPLY_BATCH_TASK,
                         args=[batch],
                         queue=constants.INBOUND_QUEUE,
-                        headers={constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at, **(headers or {})},
+                        headers={
+                            constants.HEADER_FIRST_ATTEMPT_AT: enqueued_at,
+                            **(headers or {}),
+                            **traced,
+                        },
                         producer=producer,
                         retry=False,
                         ignore_result=True,

@@ -21,7 +21,7 @@ serialises every writer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -56,6 +56,9 @@ class Context:
     """Set by a caller applying a batch: `flush` leaves the writes to the batch's one flush."""
     outbox_locked: frozenset[str] = frozenset()
     """Tenants whose outbox lock the caller holds already (a batch's, taken up front)."""
+    extensions: Callable[[], Mapping[str, str]] = dict
+    """CloudEvents extension attributes for an event recorded now: the caller's trace context
+    (`traceparent`), so an outbound event continues the trace of what caused it."""
 
     def now(self) -> datetime:
         return self.clock()
@@ -83,6 +86,7 @@ class Context:
             payload=payload,
             source=self.source,
             time=now,
+            extensions=self.extensions(),
         )
         record = envelope.to_record(event)
         message = OutboxMessage(

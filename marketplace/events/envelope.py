@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -100,8 +101,10 @@ def new_event(
     source: str,
     event_id: str | None = None,
     time: datetime | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> CloudEvent:
-    """An outbound event with exactly the attributes of the spec's example."""
+    """An outbound event with exactly the attributes of the spec's example, plus `extensions`
+    (the Distributed Tracing extension's `traceparent` and `tracestate`, when traced)."""
     if topic.subject_prefix is None or not isinstance(payload, topic.payload):
         raise TypeError(f"{topic.name} is published with a {topic.payload.__name__} payload")
     attributes = {
@@ -113,6 +116,7 @@ def new_event(
         "datacontenttype": DATA_CONTENT_TYPE,
         "subject": f"{topic.subject_prefix}:{entity_id}",
         TENANT_EXTENSION: str(uuid.UUID(tenant_id)),
+        **(extensions or {}),
     }
     return CloudEvent(attributes, payload.to_data())
 

@@ -94,6 +94,21 @@ def payment(tenant: str, order: dict[str, Any], *, payment_id: str = "pay-1") ->
     )
 
 
+def escrow_release(tenant: str, order: dict[str, Any], *, release_id: str) -> dict[str, Any]:
+    """wallet-svc's `escrow.released` paying the whole of an order out to its seller."""
+    return cloudevent(
+        topics.ESCROW_RELEASED,
+        tenant,
+        {
+            "id": release_id,
+            "orderId": order["id"],
+            "sellerId": order["sellerId"],
+            "amount": order["amount"],
+            "currency": order["currency"],
+        },
+    )
+
+
 def value_of(record: Any) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(record.value)
     return result

@@ -26,6 +26,7 @@ from tests.integration.flows import (
     an_order,
     call,
     cloudevent,
+    escrow_release,
     of_tenant,
     order_status,
     payment,
@@ -53,21 +54,6 @@ def review(tenant: str, seller: str, *, review_id: str, rating: int) -> dict[str
     """reviews-svc's `review.created` of one of the seller's orders."""
     data = {"id": review_id, "sellerId": seller, "rating": rating, "comment": "on time, tasty"}
     return cloudevent(topics.REVIEW_CREATED, tenant, data)
-
-
-def escrow_release(tenant: str, order: dict[str, Any], *, release_id: str) -> dict[str, Any]:
-    """wallet-svc's `escrow.released` paying the whole of an order out to its seller."""
-    return cloudevent(
-        topics.ESCROW_RELEASED,
-        tenant,
-        {
-            "id": release_id,
-            "orderId": order["id"],
-            "sellerId": order["sellerId"],
-            "amount": order["amount"],
-            "currency": order["currency"],
-        },
-    )
 
 
 def marketplace_events(

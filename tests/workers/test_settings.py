@@ -14,6 +14,7 @@ from workers.settings import (
     SecurityProtocol,
     Settings,
     SettingsError,
+    TracesExporter,
     load_settings,
 )
 
@@ -197,3 +198,33 @@ def test_a_bad_url_is_echoed_without_its_password(refused):
 
     assert "s3cret" not in message
     assert "http://broker:***@cache.internal:6379/0" in message
+
+
+@pytest.mark.parametrize(
+    ("variables", "exporter"),
+    [
+        ({}, TracesExporter.NONE),  # off by default: no collector nobody configured
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, TracesExporter.OTLP),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, TracesExporter.OTLP),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": ""}, TracesExporter.NONE),  # compose's unset default
+        ({"OTEL_TRACES_EXPORTER": "console"}, TracesExporter.CONSOLE),
+        (
+            {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
+            TracesExporter.NONE,
+        ),  # fmt: skip
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, TracesExporter.NONE),
+    ],
+)
+def test_tracing_is_on_only_when_the_otel_variables_ask_for_it(
+    environment: Callable[..., Settings], variables: dict[str, str], exporter: TracesExporter
+) -> None:
+    assert environment(**variables).traces_exporter is exporter
+
+
+def test_an_otlp_protocol_that_is_not_installed_is_refused_by_name(
+    refused: Callable[..., str],
+) -> None:
+    message = refused(OTEL_EXPORTER_OTLP_PROTOCOL="grpc", OTEL_TRACES_EXPORTER="jaeger")
+
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL: Value error, only http/protobuf is installed" in message
+    assert "OTEL_TRACES_EXPORTER" in message
