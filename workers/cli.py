@@ -319,7 +319,8 @@ def _bridge(args: argparse.Namespace) -> int:
         return 2
 
     from marketplace.consumer.dead_letter import DeadLetterSender
-    from marketplace.consumer.metrics import ConsumerMetrics, serving
+    from marketplace.consumer.metrics import ConsumerMetrics
+    from marketplace.consumer.probes import serving
     from workers import tracing
     from workers.bridge import Bridge
     from workers.celery_app import app
@@ -330,7 +331,7 @@ def _bridge(args: argparse.Namespace) -> int:
 
     tracing.configure(settings, service="marketplace-bridge")
     metrics = ConsumerMetrics()
-    with serving(metrics.registry, settings.metrics_address, args.metrics_port):
+    with serving(metrics, settings.metrics_address, args.metrics_port):
         stopping = _stopping_on_signals()
         consumer = connect(
             lambda: make_consumer(settings, **BRIDGE_FETCH), what="the bridge", stopping=stopping

@@ -22,7 +22,8 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from marketplace.consumer import ConsumerGroup
 from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.consumer.declaration import declaration_of
-from marketplace.consumer.metrics import ConsumerMetrics, serving
+from marketplace.consumer.metrics import ConsumerMetrics
+from marketplace.consumer.probes import serving
 from marketplace.errors import PermanentError
 from workers.kafka_clients import connect, make_admin, make_consumer, make_producer
 from workers.settings import Settings
@@ -155,7 +156,7 @@ def run(
         threading.Thread(target=run_group, args=(members,), name=f"group {group_id}")
         for group_id, members in groups.items()
     ]
-    with serving(metrics.registry, settings.metrics_address, metrics_port):
+    with serving(metrics, settings.metrics_address, metrics_port):
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -128,6 +128,7 @@ class ConsumerLoop(Generic[E]):
 
     def step(self) -> None:
         """One poll and its batch."""
+        self.metrics.went_round()
         self._resume_due()
         batch = self._poll()
         if batch:
@@ -289,6 +290,7 @@ class ConsumerLoop(Generic[E]):
 
     def _keep_membership(self) -> None:
         """Polls with every partition paused, so the group keeps this member; yields nothing."""
+        self.metrics.went_round()
         try:
             self.consumer.poll(timeout_ms=0)
         except Exception as error:  # Kafka may be the one down; the retry loop goes on anyway

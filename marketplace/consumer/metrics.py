@@ -6,18 +6,18 @@ as Celery tasks) and dead-lettered per topic, its batch sizes and delivery times
 paused and why, and its lag per partition. The whole system's backlog (outbox, ledger, queues,
 the group's committed lag) is `marketplace metrics`' from one place.
 
-Every loop of a process shares one registry; a `group` label tells the loops apart.
+Every loop of a process shares one registry; a `group` label tells the loops apart. What a
+loop reports here is also what its process's `/livez` and `/readyz` answer
+(`marketplace.consumer.probes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import time
+from collections.abc import Mapping
 
 from kafka import TopicPartition
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
-from marketplace.errors import PermanentError
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "marketplace_consumer"
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
@@ -89,8 +89,13 @@ class ConsumerMetrics:
             registry=self.registry,
         )
 
+        self.groups: list[GroupMetrics] = []
+        """Every loop's view, for the process's probes."""
+
     def of(self, group: str) -> GroupMetrics:
-        return GroupMetrics(self, group)
+        view = GroupMetrics(self, group)
+        self.groups.append(view)
+        return view
 
 
 class GroupMetrics:
@@ -98,7 +103,10 @@ class GroupMetrics:
 
     def __init__(self, families: ConsumerMetrics, group: str) -> None:
         self.families, self.group = families, group
-        self._pause_reason: str | None = None
+        self.pause_reason: str | None = None
+        self.kafka_reachable = True
+        self.went_round_at: float | None = None
+        """When the loop last polled or kept its membership (monotonic); None: not yet."""
         self._lagging: set[TopicPartition] = set()
         # The series labelled by group alone, looked up once rather than at every poll.
         self._batch = families.batch.labels(group)
@@ -122,17 +130,21 @@ class GroupMetrics:
     def delivery_took(self, seconds: float) -> None:
         self._delivery.observe(seconds)
 
+    def went_round(self) -> None:
+        self.went_round_at = time.monotonic()
+
     def paused_for(self, reason: str | None) -> None:
-        if self._pause_reason is not None:
-            self.families.paused.labels(self.group, self._pause_reason).set(0)
+        if self.pause_reason is not None:
+            self.families.paused.labels(self.group, self.pause_reason).set(0)
         if reason is not None:
             self.families.paused.labels(self.group, reason).set(1)
-        self._pause_reason = reason
+        self.pause_reason = reason
 
     def waiting_retry(self, partitions: int) -> None:
         self._waiting.set(partitions)
 
     def kafka(self, reachable: bool) -> None:
+        self.kafka_reachable = reachable
         self._kafka_reachable.set(1 if reachable else 0)
 
     def lag_of(self, lags: Mapping[TopicPartition, int]) -> None:
@@ -143,29 +155,3 @@ class GroupMetrics:
         for tp, lag in lags.items():
             self.families.lag.labels(self.group, tp.topic, str(tp.partition)).set(lag)
         self._lagging = set(lags)
-
-
-class MetricsPortUnavailable(PermanentError):
-    """The port is taken (another process serves there) or the address is not this host's."""
-
-
-@contextmanager
-def serving(registry: CollectorRegistry, address: str, port: int | None) -> Iterator[None]:
-    """`/metrics` on `address:port` in a daemon thread for the block (nothing if `port` is
-    None). Bound on entry, so a port that is taken fails before any work starts."""
-    if port is None:
-        yield
-        return
-    try:
-        server, thread = start_http_server(port, addr=address, registry=registry)
-    except OSError as error:
-        raise MetricsPortUnavailable(
-            f"cannot serve /metrics on {address}:{port}: {error.strerror or error}; "
-            "give each process on this host its own --metrics-port"
-        ) from error
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -11,7 +11,8 @@ from kafka.errors import KafkaConnectionError
 from prometheus_client.parser import text_string_to_metric_families
 
 from marketplace.consumer.dead_letter import DeadLetterUnavailable
-from marketplace.consumer.metrics import ConsumerMetrics, serving
+from marketplace.consumer.metrics import ConsumerMetrics
+from marketplace.consumer.probes import serving
 from tests.consumer.test_loop import TOPIC, Clock, Loop, no_waiting, records, started
 
 __all__ = ["no_waiting"]  # the autouse fixture, for this module too
@@ -138,7 +139,7 @@ def test_metrics_are_served_over_http_until_stopped(free_port: int) -> None:
     records(kafka, 0, b"a")
     loop.step()
 
-    with serving(loop.metrics.families.registry, "127.0.0.1", free_port):
+    with serving(loop.metrics.families, "127.0.0.1", free_port):
         url = f"http://127.0.0.1:{free_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()

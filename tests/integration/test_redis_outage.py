@@ -46,6 +46,7 @@ from tests.integration.system import (
     System,
     freeze_when,
     private_pipeline,
+    probe,
     produce_all,
     publishing,
     redis_server,
@@ -83,6 +84,8 @@ class Outage:
     recovery_seconds: float = 0.0
     paused_gauge: tuple[float | None, float | None] = (None, None)
     """The bridge's `marketplace_consumer_paused{reason="Redis"}` while paused, and after."""
+    probes_while_paused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    ready_after: tuple[int, str] = (0, "")
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +143,9 @@ def outage(broker: Process, pipeline: System, pipeline_db: sessionmaker[Session]
     )
     paused_at = committed(system.group)
     while_paused = paused_gauge(system)
+    seen.probes_while_paused = {
+        path: probe(system.bridge_metrics_port, path) for path in ("/livez", "/readyz")
+    }
     time.sleep(max(0.0, DOWN_SECONDS - (time.monotonic() - stopped)))
     seen.committed_while_down = (paused_at, committed(system.group))
     broker.start()
@@ -162,6 +168,7 @@ def outage(broker: Process, pipeline: System, pipeline_db: sessionmaker[Session]
         seen.effects = event_effects(db, tenant)
     seen.recovery_seconds = time.monotonic() - back
     seen.paused_gauge = (while_paused, paused_gauge(system))
+    seen.ready_after = probe(system.bridge_metrics_port, "/readyz")
     print(
         f"\nRedis down {seen.down_seconds:.1f}s; {len(seen.effects.contexts)}/"
         f"{len(seen.events)} effects {seen.recovery_seconds:.1f}s after it came back; "
@@ -203,6 +210,11 @@ def test_bridge_pauses_commits_nothing_and_resumes_by_itself(
     assert before_restart == paused, "nothing was committed while Redis was down"
     assert RESUMED in log
     assert outage.paused_gauge == (1.0, 0.0), "its /metrics said so, and then that it resumed"
+    assert outage.probes_while_paused == {
+        "/livez": (200, "live"),  # waiting out an outage is not being stuck: no restart
+        "/readyz": (503, f"{pipeline.group}: paused, Redis unavailable"),
+    }
+    assert outage.ready_after == (200, "ready")
 
 
 def test_worker_reconnects_by_itself(outage: Outage) -> None:
