@@ -5,7 +5,9 @@ once per worker; every scrape runs the probes of `marketplace status` afresh (a 
 to Kafka, Redis and the database, bounded by their timeouts), which at Prometheus' usual 15 s
 interval costs nothing. A part that does not answer is `marketplace_up{check=…} 0` and its
 numbers are left out rather than reported as zero: a missing series alerts, a false zero hides.
-Worker task metrics (counts, runtimes, queue wait) are Flower's `/metrics` (`flower_*`).
+Worker task metrics (counts, runtimes, queue wait) are Flower's `/metrics` (`flower_*`); what
+Flower cannot know, how long an outbound event took from its commit to Kafka's acknowledgement,
+is read from the outbox (`PublishLatency`).
 """
 
 from __future__ import annotations
@@ -14,20 +16,25 @@ import logging
 import signal
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 from celery import Celery
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from marketplace.domain import outbox
 from marketplace.events import topics
 from workers import status
 from workers.celery_client import client_app
 from workers.settings import Settings
 from workers.status.check import Check
+from workers.status.service_probes import probe_engine
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +97,64 @@ class StatusCollector(Collector):
         )
 
 
+PUBLISH_LATENCY = f"{PREFIX}_outbox_publish_seconds"
+PUBLISH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+ROWS_PER_SCRAPE = 100_000
+"""Most outbox rows one scrape reads; a bigger backlog of sent rows is read over the next ones."""
+
+
+class PublishLatency(Collector):
+    """`marketplace_outbox_publish_seconds{topic}`: each outbound event's time from being
+    recorded (its change's transaction) to Kafka's acknowledgement (`sent_at`), for every row
+    settled since this exporter started. Each scrape reads only the rows settled since the
+    last one (`outbox.sent_after`), so no row is counted twice and none is missed, whatever
+    order publishers finish in."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = probe_engine(database_url)
+        self.after: int | None = None
+        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(PUBLISH_BUCKETS))
+        self.count: dict[str, int] = defaultdict(int)
+        self.sum: dict[str, float] = defaultdict(float)
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            self._read_new_rows()
+        except SQLAlchemyError as error:  # the database check says it is down; keep the counts
+            logger.debug("publish latency not read: %r", error)
+        family = HistogramMetricFamily(
+            PUBLISH_LATENCY,
+            "Outbound events' time from commit to Kafka's acknowledgement.",
+            labels=["topic"],
+        )
+        for topic in sorted(self.count):
+            cumulative, buckets = 0, []
+            for bound, count in zip(PUBLISH_BUCKETS, self.buckets[topic], strict=True):
+                cumulative += count
+                buckets.append((str(bound), float(cumulative)))
+            buckets.append(("+Inf", float(self.count[topic])))
+            family.add_metric([topic], buckets, sum_value=self.sum[topic])
+        yield family
+
+    def _read_new_rows(self) -> None:
+        with Session(self.engine) as session:
+            if self.after is None:  # what was settled before this exporter started is history
+                self.after = outbox.settled_up_to(session)
+                return
+            self.after, rows = outbox.sent_after(session, self.after, limit=ROWS_PER_SCRAPE)
+        for topic, created_at, sent_at in rows:
+            seconds = max(0.0, (sent_at - created_at).total_seconds())
+            self.count[topic] += 1
+            self.sum[topic] += seconds
+            for index, bound in enumerate(PUBLISH_BUCKETS):
+                if seconds <= bound:
+                    self.buckets[topic][index] += 1
+                    break
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def families(checks: list[Check]) -> Iterator[Metric]:
     up = GaugeMetricFamily(
         f"{PREFIX}_up", "1 when the part answers, as in `marketplace status`.", labels=["check"]
@@ -132,6 +197,8 @@ def serve(settings: Settings, stopping: threading.Event | None = None) -> None:
     registry = CollectorRegistry(auto_describe=False)
     app = client_app(settings)
     registry.register(StatusCollector(settings, app))
+    publish_latency = PublishLatency(settings.database_url)
+    registry.register(publish_latency)
     server, thread = start_http_server(
         settings.metrics_port, addr=settings.metrics_address, registry=registry
     )
@@ -146,3 +213,4 @@ def serve(settings: Settings, stopping: threading.Event | None = None) -> None:
         server.server_close()
         thread.join(timeout=5)
         app.close()
+        publish_latency.close()

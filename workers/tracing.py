@@ -29,8 +29,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
     "Carrier",
@@ -66,6 +67,8 @@ MAX_CONTEXT_CHARS = 512
 """Longer `traceparent`/`tracestate` values are not parsed (W3C: tracestate ≤ 512 chars)."""
 
 Carrier = dict[str, str]
+W3C = TraceContextTextMapPropagator()
+"""The CloudEvents extension is W3C Trace Context whatever `OTEL_PROPAGATORS` says."""
 _provider: Any = None
 """This process's TracerProvider once `configure` made it (or a test `install`ed one)."""
 
@@ -145,13 +148,13 @@ def cloudevent_extensions() -> Carrier:
     if not enabled():
         return {}
     carrier: Carrier = {}
-    propagate.inject(carrier)
+    W3C.inject(carrier)
     return {name: carrier[name] for name in TRACE_ATTRIBUTES if name in carrier}
 
 
 def carrier_of(span: Span) -> Carrier:
     carrier: Carrier = {}
-    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    W3C.inject(carrier, context=trace.set_span_in_context(span))
     return carrier
 
 
@@ -169,7 +172,7 @@ def start(
     links = []
     if link_current and (current := trace.get_current_span().get_span_context()).is_valid:
         links.append(Link(current))
-    parent_context = propagate.extract(dict(parent or {}), context=otel_context.Context())
+    parent_context = W3C.extract(dict(parent or {}), context=otel_context.Context())
     return tracer.start_span(
         name, context=parent_context, kind=kind, attributes=attributes, links=links
     )
@@ -178,15 +181,15 @@ def start(
 @contextlib.contextmanager
 def spans(started: Iterable[Span]) -> Iterator[list[Span]]:
     """End every span when the block ends; an exception marks them all failed."""
-    spans = list(started)
+    ending = list(started)
     try:
-        yield spans
+        yield ending
     except BaseException as error:
-        for span in spans:
+        for span in ending:
             fail(span, error)
         raise
     finally:
-        for span in spans:
+        for span in ending:
             span.end()
 
 

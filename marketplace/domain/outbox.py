@@ -34,6 +34,8 @@ __all__ = [
     "mark_skipped",
     "parked_count",
     "pending_count",
+    "sent_after",
+    "settled_up_to",
 ]
 
 
@@ -91,6 +93,38 @@ def parked_count(session: Session) -> int:
     return (
         session.scalar(select(func.count()).where(OutboxMessage.status == OutboxStatus.PARKED)) or 0
     )
+
+
+def settled_up_to(session: Session) -> int:
+    """The highest id up to which no row is pending: rows at or below it are settled for good."""
+    first_pending = session.scalar(
+        select(func.min(OutboxMessage.id)).where(OutboxMessage.status == OutboxStatus.PENDING)
+    )
+    if first_pending is not None:
+        return int(first_pending) - 1
+    return int(session.scalar(select(func.max(OutboxMessage.id))) or 0)
+
+
+def sent_after(
+    session: Session, after_id: int, *, limit: int
+) -> tuple[int, list[tuple[str, datetime, datetime]]]:
+    """The rows sent among those settled past `after_id` (at most `limit`), as (topic,
+    created_at, sent_at), and the id to ask after next time: each row is returned once."""
+    upto = settled_up_to(session)
+    rows = session.execute(
+        select(
+            OutboxMessage.id, OutboxMessage.topic, OutboxMessage.created_at, OutboxMessage.sent_at
+        )  # fmt: skip
+        .where(
+            OutboxMessage.id > after_id,
+            OutboxMessage.id <= upto,
+            OutboxMessage.status == OutboxStatus.SENT,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).all()
+    next_after = rows[-1].id if len(rows) == limit else max(upto, after_id)
+    return next_after, [(row.topic, row.created_at, row.sent_at) for row in rows]
 
 
 def pending_count(session: Session, *, older_than: datetime | None = None) -> int:

@@ -108,6 +108,7 @@ def new_event(
     if topic.subject_prefix is None or not isinstance(payload, topic.payload):
         raise TypeError(f"{topic.name} is published with a {topic.payload.__name__} payload")
     attributes = {
+        **(extensions or {}),  # first: no extension can replace an attribute of the spec's
         "specversion": SPECVERSION,
         "id": event_id or str(uuid.uuid4()),
         "type": topic.name,
@@ -116,7 +117,6 @@ def new_event(
         "datacontenttype": DATA_CONTENT_TYPE,
         "subject": f"{topic.subject_prefix}:{entity_id}",
         TENANT_EXTENSION: str(uuid.UUID(tenant_id)),
-        **(extensions or {}),
     }
     return CloudEvent(attributes, payload.to_data())
 

@@ -7,11 +7,19 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from celery import Celery
 
 from marketplace.events import topics
-from tests.integration.flows import cloudevent
+from tests.integration.flows import cloudevent, draft_listing
 from tests.integration.operator import SETTINGS, restart_worker
-from tests.integration.system import Samples, System, free_port, wait_for, wait_listening
+from tests.integration.system import (
+    Samples,
+    System,
+    free_port,
+    probe,
+    wait_for,
+    wait_listening,
+)
 from tests.integration.system import scrape as scrape_page
 from workers import metrics_exporter
 from workers.settings import load_settings
@@ -137,3 +145,32 @@ def test_the_bridge_counts_what_it_reads_enqueues_and_dead_letters_per_topic(
     }
     assert lags and set(lags.values()) == {0}, f"every partition committed to its end: {lags}"
     assert total(after, "marketplace_consumer_batch_records_count", group=group) >= 1
+    port = system.bridge_metrics_port
+    assert (probe(port, "/livez"), probe(port, "/readyz")) == ((200, "live"), (200, "ready"))
+
+
+def test_publish_latency_counts_the_outbound_events_published_since_it_started(
+    system: System, scrape: Scrape, celery_client: Celery, tenant: str
+) -> None:
+    name = "marketplace_outbox_publish_seconds"
+    listing_created = {"topic": topics.LISTING_CREATED.name}
+    before = total(scrape(), f"{name}_count", **listing_created)  # the first scrape: a start
+    for _ in range(3):
+        draft_listing(celery_client, tenant)
+
+    after = wait_for(
+        lambda: (
+            (now := scrape())
+            and total(now, f"{name}_count", **listing_created) >= before + 3
+            and now
+        ),
+        timeout=30,
+        interval=0.5,
+        what="3 listing.created published and measured",
+    )
+
+    count = total(after, f"{name}_count", **listing_created)
+    assert count >= before + 3
+    assert total(after, f"{name}_bucket", le="+Inf", **listing_created) == count
+    seconds = total(after, f"{name}_sum", **listing_created)
+    assert 0 < seconds < 30 * count, "commit → Kafka acknowledgement, in seconds per event"

@@ -29,7 +29,10 @@ def exported() -> set[str]:
     names = {f"{prefix}_{metric}" for metric, _ in metrics_exporter.SCALARS.values()}
     names |= {f"{prefix}_{metric}" for metric, _, _ in metrics_exporter.LABELLED.values()}
     extra = ("up", "workers", "probe_seconds", "topic_records_total")
-    return names | {f"{prefix}_{name}" for name in extra} | served_by_consumers()
+    histograms = {
+        f"{metrics_exporter.PUBLISH_LATENCY}_{part}" for part in ("bucket", "sum", "count")
+    }
+    return names | {f"{prefix}_{name}" for name in extra} | histograms | served_by_consumers()
 
 
 def served_by_consumers() -> set[str]:
@@ -55,7 +58,7 @@ def test_every_dashboard_query_uses_a_metric_that_exists() -> None:
     assert used, "the dashboard queries something"
     assert used - exported() - FLOWER_METRICS == set()
     panels = " ".join(panel["title"].lower() for panel in dashboard["panels"])
-    for subject in ("lag", "throughput", "dead letters", "outbox", "ledger", "runtime"):
+    for subject in ("lag", "throughput", "dead letters", "outbox", "ledger", "runtime", "publish"):
         assert subject in panels
 
 
@@ -77,3 +80,4 @@ def test_the_bridge_serves_metrics_where_prometheus_scrapes_it() -> None:
 
     assert procfile_port == compose_port
     assert f'"bridge:{compose_port}"' in (OPS / "prometheus.yml").read_text()
+    assert f"http://127.0.0.1:{compose_port}/readyz" in compose, "its compose healthcheck"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import redis
 from celery import Celery
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -62,12 +62,17 @@ def redis_checks(settings: Settings) -> list[Check]:
         client.close()
 
 
-def database_check(settings: Settings) -> Check:
-    url = make_url(settings.database_url)
+def probe_engine(database_url: str) -> Engine:
+    """An engine whose connection attempts give up after the probes' timeout."""
+    url = make_url(database_url)
     connect_args = (
         {"connect_timeout": TIMEOUT_MS // 1000} if url.get_backend_name() == "postgresql" else {}
     )
-    engine = make_engine(settings.database_url, connect_args=connect_args)
+    return make_engine(database_url, connect_args=connect_args)
+
+
+def database_check(settings: Settings) -> Check:
+    engine = probe_engine(settings.database_url)
     try:
         with Session(engine) as session:
             pending = outbox.pending_count(session)
