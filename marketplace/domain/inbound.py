@@ -189,6 +189,15 @@ def _prefetch(
             wanted.setdefault((model, lock), set()).add((tenant, entity_id))
     for (model, lock), rows in sorted(wanted.items(), key=_lock_order):
         repository.prefetch(ctx.session, model, rows, lock=lock)
+    # Under the orders' locks just taken: what their escrow released so far.
+    payouts.prefetch_released(
+        ctx.session,
+        (
+            (tenant, _payload(event, inbound.EscrowReleased).order_id)
+            for event, (tenant, _, _) in zip(events, keys, strict=True)
+            if event.topic is topics.ESCROW_RELEASED
+        ),
+    )
 
 
 def _nothing(_event: envelope.InboundEvent) -> list[Wanted]:

@@ -38,6 +38,10 @@ T = TypeVar("T")
 PREFETCHED = "marketplace.prefetched"
 """`session.info` key: {(model, tenant id, id): prefetched with a lock}"""
 PREFETCHED_ROWS = "marketplace.prefetched_rows"
+PREFETCHED_TOTALS = "marketplace.prefetched_totals"
+"""`session.info` key: {(what, tenant id, id): a running total a batch read once}, which the
+operation that changes it keeps current (`payouts`: what an order's escrow released); forgotten
+with the rows."""
 
 
 def prefetch(
@@ -75,8 +79,8 @@ def _hold_inserted(session: Session, instance: object) -> None:
 
 
 def forget_prefetched(session: Session) -> None:
-    session.info.pop(PREFETCHED, None)
-    session.info.pop(PREFETCHED_ROWS, None)
+    for key in (PREFETCHED, PREFETCHED_ROWS, PREFETCHED_TOTALS):
+        session.info.pop(key, None)
 
 
 def find(

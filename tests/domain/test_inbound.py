@@ -154,6 +154,25 @@ def test_a_batch_looks_up_each_prefetched_row_once(market: Market) -> None:
     for table in ("orders", "sellers"):
         lookups = [s for s in statements if s.startswith("SELECT") and f"FROM {table} " in s]
         assert len(lookups) == 1, f"one query of {table} for the batch: {lookups}"
+    payouts = [s for s in statements if s.startswith("SELECT") and "FROM payouts " in s]
+    assert len(payouts) == 2, f"releases known and amounts released, once each: {payouts}"
+
+
+def test_in_a_batch_a_release_counts_what_was_released_before_the_batch(market: Market) -> None:
+    order = market.paid_order()
+    half = {"orderId": order.id, "sellerId": SELLER, "amount": order.amount // 2,
+            "currency": "USD"}  # fmt: skip
+    with market.db.sessions() as session, session.begin():
+        first = market.inbound_event(topics.ESCROW_RELEASED, half | {"id": "rel-0"})
+        assert isinstance(inbound.apply_batch(market.context(session), [first])[0], inbound.Applied)
+    releases = [
+        market.inbound_event(topics.ESCROW_RELEASED, half | {"id": f"rel-{n}"}) for n in (1, 2)
+    ]
+    with market.db.sessions() as session, session.begin():
+        outcomes = inbound.apply_batch(market.context(session), releases)
+
+    assert [isinstance(o, inbound.Applied) for o in outcomes] == [True, False]
+    assert f"of which {2 * (order.amount // 2)} is released already" in str(outcomes[1])
 
 
 def test_in_a_batch_a_release_counts_the_releases_before_it_not_yet_written(
