@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.models import EventContext, InboxEntry, Listing, Order, OutboxMessage
+from marketplace.domain.orders import order_id_for
 from marketplace.events import topics
 from tests import factories
 from tests.integration.system import TopicReader, wait_for
@@ -54,9 +55,10 @@ def published_listing(client: Celery, tenant: str, **draft: Any) -> dict[str, An
     return call(client, "marketplace.listings.publish", tenant_id=tenant, listing_id=listing["id"])
 
 
-def accepted_quote(client: Celery, tenant: str, *, price: int = 5000) -> dict[str, Any]:
+def submitted_quote(client: Celery, tenant: str, *, price: int = 5000) -> dict[str, Any]:
+    """A quote of the full price on a listing of its own, submitted, not yet accepted."""
     listing = published_listing(client, tenant, price=price)
-    quote = call(
+    return call(
         client,
         "marketplace.quotes.submit",
         tenant_id=tenant,
@@ -66,7 +68,20 @@ def accepted_quote(client: Celery, tenant: str, *, price: int = 5000) -> dict[st
         currency="USD",
         message="for 200 guests",
     )
+
+
+def accepted_quote(client: Celery, tenant: str, *, price: int = 5000) -> dict[str, Any]:
+    quote = submitted_quote(client, tenant, price=price)
     return call(client, "marketplace.quotes.accept", tenant_id=tenant, quote_id=quote["id"])
+
+
+def overtaking_payment(client: Celery, tenant: str) -> tuple[dict[str, Any], str, str]:
+    """A payment for the order a submitted (not yet accepted) quote will become: (event,
+    order id, quote id)."""
+    quote = submitted_quote(client, tenant, price=5_000)
+    order_id = order_id_for(tenant, quote["id"])
+    data = {"id": "pay-early", "orderId": order_id, "amount": 5_000, "currency": "USD"}
+    return cloudevent(topics.PAYMENT_COMPLETED, tenant, data), order_id, quote["id"]
 
 
 def an_order(client: Celery, tenant: str, *, price: int = 5000) -> dict[str, Any]:

@@ -15,15 +15,14 @@ from kafka.producer.future import RecordMetadata
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.models import Order, Review
-from marketplace.domain.orders import order_id_for
 from marketplace.events import topics
 from tests.integration.flows import (
     an_order,
     call,
     cloudevent,
     order_status,
+    overtaking_payment,
     payment,
-    published_listing,
     wait_until_paid,
 )
 from tests.integration.system import BOOTSTRAP, System, TopicReader, wait_for
@@ -175,22 +174,7 @@ def test_a_payment_that_overtakes_its_order_is_retried_until_the_order_exists(
     db: sessionmaker[Session],
     celery_client: Celery,
 ) -> None:
-    listing = published_listing(celery_client, tenant, price=5_000)
-    quote = call(
-        celery_client,
-        "marketplace.quotes.submit",
-        tenant_id=tenant,
-        listing_id=listing["id"],
-        buyer_id="buyer-1",
-        amount=5_000,
-        currency="USD",
-    )
-    order_id = order_id_for(tenant, quote["id"])
-    event = cloudevent(
-        topics.PAYMENT_COMPLETED,
-        tenant,
-        {"id": "pay-early", "orderId": order_id, "amount": 5_000, "currency": "USD"},
-    )
+    event, order_id, quote_id = overtaking_payment(celery_client, tenant)
 
     system.produce_structured(event)
     wait_for(
@@ -203,7 +187,7 @@ def test_a_payment_that_overtakes_its_order_is_retried_until_the_order_exists(
     assert order_status(db, tenant, order_id) is None
 
     accepted = call(
-        celery_client, "marketplace.quotes.accept", tenant_id=tenant, quote_id=quote["id"]
+        celery_client, "marketplace.quotes.accept", tenant_id=tenant, quote_id=quote_id
     )
     assert accepted["status"] == "accepted"
 

@@ -19,7 +19,6 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.models import Order
-from marketplace.domain.orders import order_id_for
 from marketplace.events import topics
 from tests import services
 from tests.integration.flows import (
@@ -29,8 +28,8 @@ from tests.integration.flows import (
     cloudevent,
     event_created,
     event_effects,
+    overtaking_payment,
     payment,
-    published_listing,
     wait_for_event_effects,
     wait_until_paid,
 )
@@ -100,24 +99,6 @@ def wait_for_letters(marketplace: Marketplace, tenants: list[str], count: int) -
 
 def refs(found: list[dict[str, Any]]) -> set[str]:
     return {letter["ref"] for letter in found}
-
-
-def overtaking_payment(client: Celery, tenant: str) -> tuple[dict[str, Any], str, str]:
-    """A payment for the order a submitted (not yet accepted) quote will become: (event,
-    order id, quote id)."""
-    listing = published_listing(client, tenant, price=5_000)
-    quote = call(
-        client,
-        "marketplace.quotes.submit",
-        tenant_id=tenant,
-        listing_id=listing["id"],
-        buyer_id="buyer-1",
-        amount=5_000,
-        currency="USD",
-    )
-    order_id = order_id_for(tenant, quote["id"])
-    data = {"id": "pay-early", "orderId": order_id, "amount": 5_000, "currency": "USD"}
-    return cloudevent(topics.PAYMENT_COMPLETED, tenant, data), order_id, quote["id"]
 
 
 def test_a_payment_dead_lettered_as_order_not_known_yet_succeeds_when_replayed_after_the_order_exists(  # noqa: E501
