@@ -48,15 +48,13 @@ class Claimed(list[OutboxMessage]):
 
 
 def claim_pending(session: Session, *, limit: int, older_than: datetime | None = None) -> Claimed:
-    """Up to `limit` pending rows in id order, locked for this transaction. Each claim adds one
-    to `attempts`, which a failed send rolls back with the rest of the transaction.
-    `older_than` leaves younger rows out."""
+    """Up to `limit` pending rows in id order, locked for this transaction; `older_than` leaves
+    younger rows out."""
     query = select(OutboxMessage).where(*_pending(older_than))
     claimed = session.scalars(
         query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
     ).all()
     in_order = Claimed(_tenant_prefixes(session, claimed))
-    _update(session, in_order, attempts=OutboxMessage.attempts + 1)
     in_order.held_back = len(claimed) - len(in_order)
     if in_order.held_back:
         logger.debug("outbox: %d rows wait behind another publisher", in_order.held_back)
@@ -64,7 +62,15 @@ def claim_pending(session: Session, *, limit: int, older_than: datetime | None =
 
 
 def mark_sent(session: Session, messages: Iterable[OutboxMessage]) -> None:
-    _update(session, messages, status=OutboxStatus.SENT, sent_at=datetime.now(UTC))
+    """Settled as sent, one more attempt counted: in the same statement, since a send that
+    fails rolls back its whole transaction and so could count nothing anyway."""
+    _update(
+        session,
+        messages,
+        status=OutboxStatus.SENT,
+        sent_at=datetime.now(UTC),
+        attempts=OutboxMessage.attempts + 1,
+    )
 
 
 def mark_skipped(session: Session, messages: Iterable[OutboxMessage]) -> None:
@@ -74,7 +80,7 @@ def mark_skipped(session: Session, messages: Iterable[OutboxMessage]) -> None:
 
 def mark_parked(session: Session, messages: Iterable[OutboxMessage]) -> None:
     """Set aside a row Kafka will never take: it no longer holds back its tenant's later rows."""
-    _update(session, messages, status=OutboxStatus.PARKED)
+    _update(session, messages, status=OutboxStatus.PARKED, attempts=OutboxMessage.attempts + 1)
 
 
 def _update(session: Session, messages: Iterable[OutboxMessage], **values: Any) -> None:

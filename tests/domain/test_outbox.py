@@ -58,14 +58,18 @@ def test_the_default_clock_is_utc_to_the_millisecond() -> None:
     assert now.utcoffset() == timedelta(0) and now.microsecond % 1000 == 0
 
 
-def test_rows_are_claimed_oldest_first_and_counted_as_attempts(db: Database) -> None:
+def test_rows_are_claimed_oldest_first_and_a_settled_send_counts_as_an_attempt(
+    db: Database,
+) -> None:
     ids = fill(db, TENANT, OTHER_TENANT, TENANT)
 
     with db.sessions() as session, session.begin():
         claimed = outbox.claim_pending(session, limit=2)
         assert [message.id for message in claimed] == ids[:2]
-        assert [message.attempts for message in claimed] == [1, 1]
         assert outbox.pending_count(session) == 3
+        outbox.mark_sent(session, claimed[:1])
+        outbox.mark_parked(session, claimed[1:])
+        assert [message.attempts for message in claimed] == [1, 1]
 
 
 def test_sent_and_skipped_rows_are_never_claimed_again(db: Database) -> None:

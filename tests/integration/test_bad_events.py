@@ -186,9 +186,7 @@ def test_a_payment_that_overtakes_its_order_is_retried_until_the_order_exists(
     )
     assert order_status(db, tenant, order_id) is None
 
-    accepted = call(
-        celery_client, "marketplace.quotes.accept", tenant_id=tenant, quote_id=quote_id
-    )
+    accepted = call(celery_client, "marketplace.quotes.accept", tenant_id=tenant, quote_id=quote_id)
     assert accepted["status"] == "accepted"
 
     wait_until_paid(db, tenant, order_id)
