@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +197,47 @@ def test_untraced_no_task_header_and_no_trace_attribute_is_added(worker: Worker)
         app.tasks[message["headers"]["task"]].apply(args=args, kwargs=kwargs).get()
     (completed,) = worker.producer.events(topics.ORDER_COMPLETED.name)
     assert "traceparent" not in completed and "tracestate" not in completed
+
+
+CONFIGURE = f"""
+from workers import tracing
+from workers.settings import load_settings
+on = tracing.configure(load_settings(_env_file=None), service="marketplace-bridge")
+print("configured", on, tracing.enabled())
+if on:
+    tracing.start("probe", {{"traceparent": {TRACEPARENT!r}}}, kind=tracing.SpanKind.CONSUMER).end()
+    tracing.shutdown()
+"""
+
+
+def configured(**variables: str) -> str:
+    """What a fresh process prints after `configure` with only these OTEL_* variables."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    completed = subprocess.run(
+        [sys.executable, "-c", CONFIGURE],
+        env={**environment, **variables},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return completed.stdout
+
+
+def test_a_process_configured_with_the_console_exporter_prints_its_spans_under_its_name() -> None:
+    printed = configured(OTEL_TRACES_EXPORTER="console")
+
+    assert "configured True True" in printed
+    assert '"service.name": "marketplace-bridge"' in printed
+    assert (
+        f'"trace_id": "0x{ORIGIN_TRACE}"' in printed
+        and f'"parent_id": "0x{ORIGIN_SPAN}"' in printed
+    )
+
+
+def test_otel_service_name_wins_and_without_otel_variables_nothing_is_configured() -> None:
+    assert '"service.name": "billing"' in configured(
+        OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="billing"
+    )
+    assert configured().strip() == "configured False False"
