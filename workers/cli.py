@@ -318,14 +318,13 @@ def _bridge(args: argparse.Namespace) -> int:
     if _needs_kafka(settings, "the bridge"):
         return 2
 
-    from marketplace.consumer.dead_letter import DeadLetterSender
     from marketplace.consumer.metrics import ConsumerMetrics
     from marketplace.consumer.probes import serving
     from workers import tracing
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.inbound_ledger import InboundLedger
-    from workers.kafka_clients import BRIDGE_FETCH, connect, make_consumer, make_producer
+    from workers.kafka_clients import BRIDGE_FETCH, connect_reader
     from workers.runtime import Runtime
     from workers.task_sender import TaskSender
 
@@ -333,23 +332,21 @@ def _bridge(args: argparse.Namespace) -> int:
     metrics = ConsumerMetrics()
     with serving(metrics, settings.metrics_address, args.metrics_port):
         stopping = _stopping_on_signals()
-        consumer = connect(
-            lambda: make_consumer(settings, **BRIDGE_FETCH), what="the bridge", stopping=stopping
+        clients = connect_reader(
+            settings,
+            what="the bridge",
+            stopping=stopping,
+            dead_letter_topic=settings.kafka_dlq_topic,
+            **BRIDGE_FETCH,
         )
-        producer = connect(
-            lambda: make_producer(settings), what="the dead-letter producer", stopping=stopping
-        )
-        if consumer is None or producer is None:
+        if clients is None:
             return 0
+        consumer, dead_letters = clients
         ledger = InboundLedger(Runtime(settings).redis)
         Bridge(
             consumer,
             TaskSender(app, ledger, batch_size=settings.inbound_batch_size),
-            DeadLetterSender(
-                producer,
-                settings.kafka_dlq_topic,
-                max_record_bytes=settings.kafka_max_record_bytes,
-            ),
+            dead_letters,
             max_record_bytes=settings.kafka_max_record_bytes,
             stopping=stopping,
             metrics=metrics.of(settings.kafka_consumer_group),

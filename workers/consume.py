@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from marketplace.consumer import ConsumerGroup
-from marketplace.consumer.dead_letter import DeadLetterSender
 from marketplace.consumer.declaration import declaration_of
 from marketplace.consumer.metrics import ConsumerMetrics
 from marketplace.consumer.probes import serving
 from marketplace.errors import PermanentError
-from workers.kafka_clients import connect, make_admin, make_consumer, make_producer
+from workers.kafka_clients import connect_reader, make_admin
 from workers.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -72,28 +71,22 @@ def build_group(
     """A group on real clients, once Kafka answers (None: stopped while waiting for it)."""
     declaration = declaration_of(members[0])
     group_id = declaration.group_id
-    what = f"consumer group {group_id}"
-    consumer = connect(
-        lambda: make_consumer(settings, group_id=group_id, client_id=group_id),
-        what=what,
+    clients = connect_reader(
+        settings,
+        what=f"consumer group {group_id}",
         stopping=stopping,
+        dead_letter_topic=declaration.dead_letter_topic,
+        client_id=group_id,
+        group_id=group_id,
     )
-    producer = connect(
-        lambda: make_producer(settings, client_id=group_id),
-        what=f"{what}'s dead-letter producer",
-        stopping=stopping,
-    )
-    if consumer is None or producer is None:
+    if clients is None:
         return None
+    consumer, dead_letters = clients
     ensure_dead_letter_topic(settings, declaration.dead_letter_topic)
     return ConsumerGroup(
         members,
         consumer,
-        DeadLetterSender(
-            producer,
-            declaration.dead_letter_topic,
-            max_record_bytes=settings.kafka_max_record_bytes,
-        ),
+        dead_letters,
         max_record_bytes=settings.kafka_max_record_bytes,
         stopping=stopping,
         metrics=None if metrics is None else metrics.of(group_id),

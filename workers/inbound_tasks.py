@@ -147,14 +147,17 @@ def _logged(event: InboundEvent) -> AbstractContextManager[None]:
     return log_context.bound(event.id, event.tenant_id)
 
 
-@contextlib.contextmanager
-def _applying(event: InboundEvent, parents: Mapping[str, tracing.Carrier]) -> Iterator[None]:
+def _applying(
+    event: InboundEvent, parents: Mapping[str, tracing.Carrier]
+) -> AbstractContextManager[None]:
     """While one event is applied: its ids on every log line and, when traced, its span, under
     the bridge's (or, for a task sent another way, the trace the event itself carries)."""
+    return _traced(event, parents) if tracing.enabled() else _logged(event)
+
+
+@contextlib.contextmanager
+def _traced(event: InboundEvent, parents: Mapping[str, tracing.Carrier]) -> Iterator[None]:
     with _logged(event):
-        if not tracing.enabled():
-            yield
-            return
         span = tracing.start(
             f"apply {event.topic.name}",
             parents.get(event.id) or tracing.event_context(event),

@@ -16,7 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from marketplace.consumer.backoff import Backoff
-from marketplace.consumer.dead_letter import METADATA_ALLOWANCE_BYTES
+from marketplace.consumer.dead_letter import METADATA_ALLOWANCE_BYTES, DeadLetterSender
 from marketplace.consumer.errors import KafkaFatal
 from marketplace.consumer.kafka_errors import is_fatal
 from workers.msk_auth import MskIamTokenProvider
@@ -49,6 +49,37 @@ def connect(make: Callable[[], T], *, what: str, stopping: threading.Event) -> T
             logger.info("Kafka reachable again, %s connected", what)
         return client
     return None
+
+
+def dead_letter_sender(settings: Settings, producer: KafkaProducer, topic: str) -> DeadLetterSender:
+    """Dead letters to `topic` on `producer`, sized for the largest record accepted."""
+    return DeadLetterSender(producer, topic, max_record_bytes=settings.kafka_max_record_bytes)
+
+
+def connect_reader(
+    settings: Settings,
+    *,
+    what: str,
+    stopping: threading.Event,
+    dead_letter_topic: str,
+    client_id: str = CLIENT_ID,
+    **consumer_options: Any,
+) -> tuple[KafkaConsumer, DeadLetterSender] | None:
+    """What a consumer loop reads and dead-letters with: a consumer and a dead-letter sender on
+    a producer of its own, once Kafka answers (None: stopping first)."""
+    consumer = connect(
+        lambda: make_consumer(settings, client_id=client_id, **consumer_options),
+        what=what,
+        stopping=stopping,
+    )
+    producer = connect(
+        lambda: make_producer(settings, client_id=client_id),
+        what=f"{what}'s dead-letter producer",
+        stopping=stopping,
+    )
+    if consumer is None or producer is None:
+        return None
+    return consumer, dead_letter_sender(settings, producer, dead_letter_topic)
 
 
 def connection_config(settings: Settings) -> dict[str, Any]:
@@ -98,7 +129,7 @@ def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
     return KafkaConsumer(**options)
 
 
-BRIDGE_FETCH = {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 100}
+BRIDGE_FETCH: dict[str, Any] = {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 100}
 """The bridge's fetches wait up to 100 ms for 64 KiB (about a hundred events): a steady flow
 then reaches the workers in tasks of tens of events instead of one to three, and a worker's
 cost is mostly per task (a transaction, a publish, a Kafka flush); a burst fills 64 KiB at

@@ -12,6 +12,7 @@ is read from the outbox (`PublishLatency`).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import signal
 import threading
@@ -146,10 +147,9 @@ class PublishLatency(Collector):
             seconds = max(0.0, (sent_at - created_at).total_seconds())
             self.count[topic] += 1
             self.sum[topic] += seconds
-            for index, bound in enumerate(PUBLISH_BUCKETS):
-                if seconds <= bound:
-                    self.buckets[topic][index] += 1
-                    break
+            index = bisect.bisect_left(PUBLISH_BUCKETS, seconds)  # first bound >= seconds
+            if index < len(PUBLISH_BUCKETS):  # past the last bound: only in +Inf (the count)
+                self.buckets[topic][index] += 1
 
     def close(self) -> None:
         self.engine.dispose()

@@ -18,12 +18,12 @@ import redis
 from kafka import KafkaProducer
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.consumer.dead_letter import DeadLetter, DeadLetterSender
+from marketplace.consumer.dead_letter import DeadLetter
 from marketplace.domain.context import Context
 from marketplace.domain.database import make_engine, make_session_factory
 from workers import tracing
 from workers.inbound_ledger import InboundLedger
-from workers.kafka_clients import make_producer
+from workers.kafka_clients import dead_letter_sender, make_producer
 from workers.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -85,12 +85,9 @@ class Runtime:
                 json.dumps((letter.record.value or b"").decode("utf-8", "replace")),
             )
             return
-        sender = DeadLetterSender(
-            self.producer,
-            self.settings.kafka_dlq_topic,
-            max_record_bytes=self.settings.kafka_max_record_bytes,
+        dead_letter_sender(self.settings, self.producer, self.settings.kafka_dlq_topic).deliver(
+            [letter]
         )
-        sender.deliver([letter])
 
 
 _current: Runtime | None = None

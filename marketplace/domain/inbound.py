@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from marketplace.domain import (
     event_contexts,
@@ -189,15 +190,15 @@ def _prefetch(
             wanted.setdefault((model, lock), set()).add((tenant, entity_id))
     for (model, lock), rows in sorted(wanted.items(), key=_lock_order):
         repository.prefetch(ctx.session, model, rows, lock=lock)
-    # Under the orders' locks just taken: what their escrow released so far.
-    payouts.prefetch_released(
-        ctx.session,
-        (
-            (tenant, _payload(event, inbound.EscrowReleased).order_id)
-            for event, (tenant, _, _) in zip(events, keys, strict=True)
-            if event.topic is topics.ESCROW_RELEASED
-        ),
-    )
+    for name, (prefetch_totals, key_of) in PREFETCH_TOTALS.items():
+        prefetch_totals(
+            ctx.session,
+            [
+                (tenant, key_of(event))
+                for event, (tenant, _, _) in zip(events, keys, strict=True)
+                if event.topic.name == name
+            ],
+        )
 
 
 def _nothing(_event: envelope.InboundEvent) -> list[Wanted]:
@@ -280,6 +281,18 @@ PREFETCH: dict[str, Callable[[envelope.InboundEvent], list[Wanted]]] = {
 }
 """Consumed topic name -> the rows its effect looks up, prefetched for a batch. Optional: a
 topic without an entry, or a row not listed, is looked up by its effect as usual."""
+
+TotalsReader = Callable[[Session, list[tuple[str, str]]], None]
+"""Reads a running total of (tenant id, id) pairs into `repository.PREFETCHED_TOTALS`."""
+
+PREFETCH_TOTALS: dict[str, tuple[TotalsReader, Callable[[envelope.InboundEvent], str]]] = {
+    topics.ESCROW_RELEASED.name: (
+        payouts.prefetch_released,
+        lambda event: _payload(event, inbound.EscrowReleased).order_id,
+    ),
+}
+"""Consumed topic name -> (what reads a running total its effect needs, the id it is kept per),
+for a batch: read after the rows, so under their locks (an order's released amount)."""
 
 
 def _verify(effects: dict[str, Effect]) -> None:

@@ -120,7 +120,7 @@ def sent_after(
     rows = session.execute(
         select(
             OutboxMessage.id, OutboxMessage.topic, OutboxMessage.created_at, OutboxMessage.sent_at
-        )  # fmt: skip
+        )
         .where(
             OutboxMessage.id > after_id,
             OutboxMessage.id <= upto,

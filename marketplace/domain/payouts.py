@@ -68,9 +68,7 @@ def release_escrow(ctx: Context, tenant_id: str, payload: inbound.EscrowReleased
         released_at=ctx.now(),
     )
     ctx.session.add(payout)
-    totals = ctx.session.info.get(repository.PREFETCHED_TOTALS, {})
-    if (key := _released_key(order)) in totals:
-        totals[key] += payout.amount
+    _count_release(ctx, order, payout.amount)
     seller.payouts_received += 1
     seller.updated_at = ctx.now()
     completes = order.status == OrderStatus.PAID
@@ -79,6 +77,10 @@ def release_escrow(ctx: Context, tenant_id: str, payload: inbound.EscrowReleased
         orders.finish(ctx, order)
     ctx.flush()
     return payout
+
+
+RELEASED = "released"
+"""The running total `prefetch_released` keeps: (RELEASED, tenant id, order id) -> amount."""
 
 
 def prefetch_released(session: Session, orders: Iterable[tuple[str, str]]) -> None:
@@ -97,20 +99,25 @@ def prefetch_released(session: Session, orders: Iterable[tuple[str, str]]) -> No
     totals.update({(RELEASED, tenant, order): int(amount) for tenant, order, amount in released})
 
 
-RELEASED = "released"
+def _prefetched(ctx: Context) -> dict[tuple[str, str, str], int]:
+    totals: dict[tuple[str, str, str], int] = ctx.session.info.get(repository.PREFETCHED_TOTALS, {})
+    return totals
 
 
-def _released_key(order: Order) -> tuple[str, str, str]:
-    return (RELEASED, order.tenant_id, order.id)
+def _count_release(ctx: Context, order: Order, amount: int) -> None:
+    """Keep a prefetched total current: the batch's later releases of the order read it."""
+    totals = _prefetched(ctx)
+    if (key := (RELEASED, order.tenant_id, order.id)) in totals:
+        totals[key] += amount
 
 
 def _released(ctx: Context, order: Order) -> int:
     """What the order's recorded releases paid out (read under the order's lock): prefetched
     for a batch, else the rows written and those of the caller not written yet (see
     `Context.defer_flushes`)."""
-    prefetched = ctx.session.info.get(repository.PREFETCHED_TOTALS, {}).get(_released_key(order))
+    prefetched = _prefetched(ctx).get((RELEASED, order.tenant_id, order.id))
     if prefetched is not None:
-        return int(prefetched)
+        return prefetched
     with ctx.session.no_autoflush:
         written = ctx.session.scalar(
             select(func.coalesce(func.sum(Payout.amount), 0)).where(
