@@ -31,13 +31,15 @@ def release_escrow(ctx: Context, tenant_id: str, payload: inbound.EscrowReleased
     """The payout, recorded once per release id (a second delivery returns the first)."""
     action = "release escrow"
     tenant = tenants.canonical(tenant_id, action=action)
+    order = repository.find(ctx.session, Order, tenant, payload.order_id, lock=True)
+    if order is None:
+        raise NotYetKnown("order", payload.order_id, action, "is not known yet")
+    # Looked up under the order's lock: a delivery of the same release that is being applied
+    # meanwhile has then committed its payout, which must not count as money already released.
     existing = repository.find(ctx.session, Payout, tenant, payload.id)
     if existing is not None:
         logger.info("escrow release %s is already recorded", payload.id)
         return existing
-    order = repository.find(ctx.session, Order, tenant, payload.order_id, lock=True)
-    if order is None:
-        raise NotYetKnown("order", payload.order_id, action, "is not known yet")
     if order.status == OrderStatus.CREATED:
         raise NotYetKnown("order", order.id, action, "is created and its payment not seen yet")
     order.target(action)

@@ -107,3 +107,26 @@ def test_a_batch_holds_each_of_its_tenants_outbox_locks_until_it_ends(postgres: 
     thread.join(timeout=10)
 
     assert outcome == ["locked"]
+
+
+def test_one_release_delivered_twice_at_once_pays_out_once_and_both_apply(
+    postgres: Database,
+) -> None:
+    """wallet-svc re-sent a release under a new CloudEvent id while the first delivery was
+    being applied: the second waits for the order's lock and then finds the payout, instead
+    of counting the first's amount as already released and refusing itself for good."""
+    market = Market(postgres)
+    order = market.paid_order()
+    data = {"id": "release-1", "orderId": order.id, "sellerId": order.seller_id,
+            "amount": order.amount, "currency": order.currency}  # fmt: skip
+    first, again = (market.inbound_event(topics.ESCROW_RELEASED, data) for _ in range(2))
+
+    with postgres.sessions() as session, session.begin():
+        inbound.apply(market.context(session), first)
+        thread, outcome = in_background(lambda: market_apply(market, again))
+        assert outcome == [], "the second delivery waits for the order's lock"
+    thread.join(timeout=10)
+
+    assert not isinstance(outcome[0], Exception), outcome
+    seller = market.get(Seller, order.seller_id)
+    assert seller is not None and seller.payouts_received == 1
