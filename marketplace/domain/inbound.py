@@ -170,13 +170,15 @@ def _claim_in_inbox(
         for key in sorted(topic_of)  # one lock order, so batches that share events never deadlock
     ]  # fmt: skip
     dialect = postgresql if ctx.session.get_bind().dialect.name == "postgresql" else sqlite
+    inbox = InboxEntry.__table__
     statement = (
-        dialect.insert(InboxEntry)
-        .values(rows)
+        dialect.insert(inbox)
         .on_conflict_do_nothing()
-        .returning(InboxEntry.tenant_id, InboxEntry.source, InboxEntry.event_id)
+        .returning(inbox.c.tenant_id, inbox.c.source, inbox.c.event_id)
     )
-    inserted = ctx.session.execute(statement)
+    # The rows as parameters, not values: one compiled statement for every batch, which
+    # SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues"), rows in this order.
+    inserted = ctx.session.connection().execute(statement, rows)
     return {(tenant, source, event_id) for tenant, source, event_id in inserted}
 
 
