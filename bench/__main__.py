@@ -44,18 +44,9 @@ def structured(event: dict[str, object]) -> RawRecord:
     )
 
 
-def binary(event: dict[str, object]) -> RawRecord:
-    headers = tuple(
-        (f"ce_{k}", str(v).encode())
-        for k, v in event.items()
-        if k not in ("data", "datacontenttype")
-    )
-    return RawRecord(
-        str(event["type"]),
-        json.dumps(event["data"]).encode(),
-        TENANT.encode(),
-        headers + (("content-type", b"application/json"),),
-    )
+def binary(event: dict[str, Any]) -> RawRecord:
+    value, headers = factories.binary(event)
+    return RawRecord(str(event["type"]), value, TENANT.encode(), tuple(headers))
 
 
 def rate(count: int, seconds: float) -> float:

@@ -11,6 +11,7 @@ import pytest
 
 from marketplace.errors import PermanentError
 from marketplace.events import decoding, envelope, topics
+from tests import factories
 
 TENANT = "00000000-0000-0000-0000-000000000001"
 ONE_MIB = 1024 * 1024
@@ -103,15 +104,14 @@ def binary_record() -> Callable[..., envelope.RawRecord]:
         partition: int = 2,
         offset: int = 42,
     ) -> envelope.RawRecord:
-        headers = [
-            ("content-type" if name == "datacontenttype" else f"ce_{name}", str(attribute).encode())
-            for name, attribute in event.items()
-            if name != "data"
-        ]
-        if value is None:
-            value = json.dumps(event.get("data")).encode()
+        data, headers = factories.binary(event)
         return envelope.RawRecord(
-            topic or event["type"], value, TENANT.encode(), tuple(headers), partition, offset
+            topic or event["type"],
+            data if value is None else value,
+            TENANT.encode(),
+            tuple(headers),
+            partition,
+            offset,
         )
 
     return make

@@ -19,9 +19,8 @@ from referencing.jsonschema import DRAFT7
 
 from marketplace.events import asyncapi, envelope, topics
 from tests.events.conftest import PAYMENT_COMPLETED, TENANT, assert_names
-from tests.events.test_envelope import SAMPLE_PAYLOADS
 from tests.events.test_inbound import GOOD
-from tests.factories import cloudevent
+from tests.factories import SAMPLE_PAYLOADS, cloudevent
 
 DOCUMENT_URI = "urn:test:asyncapi"
 DLQ = asyncapi.DeadLetterTopic(

@@ -7,15 +7,16 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
 from marketplace.events import envelope, inbound, outbound, topics
-from marketplace.events.fields import Money, Payload
+from marketplace.events.fields import Payload
 from tests.events.conftest import SPEC_EXAMPLE_JSON, TENANT
+from tests.factories import SAMPLE_PAYLOADS
 
 SPEC_ATTRIBUTES = [
     "specversion",
@@ -31,95 +32,6 @@ SPEC_ATTRIBUTES = [
 """The keys of the spec's example envelope, in its order."""
 
 SPEC_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-SAMPLE_PAYLOADS: dict[str, Payload] = {
-    topics.LISTING_CREATED.name: outbound.ListingCreated(
-        id="listing-1",
-        title="Premium Catering Service",
-        lane="vendora",
-        seller_id="seller-1",
-        price=5000,
-        currency="USD",
-        description="Hot buffet for 200",
-        seller_display_name="Ada",
-        kind="standard",
-        created_at=AT,
-    ),
-    topics.LISTING_PUBLISHED.name: outbound.ListingPublished(
-        id="listing-2", seller_id="seller-1", lane="vendora", published_at=AT
-    ),
-    topics.LISTING_UPDATED.name: outbound.ListingUpdated(
-        id="listing-3", seller_id="seller-1", updated_at=AT, price=5500
-    ),
-    topics.LISTING_CLOSED.name: outbound.ListingClosed(
-        id="listing-4",
-        seller_id="seller-1",
-        reason="sold out",
-        closed_at=AT,
-        statistics=outbound.ListingStatistics(
-            quotes_received=3, orders=2, completed_orders=1, revenue=5000, currency="USD"
-        ),
-    ),
-    topics.QUOTE_SUBMITTED.name: outbound.QuoteSubmitted(
-        id="quote-1",
-        listing_id="listing-1",
-        buyer_id="buyer-1",
-        seller_id="seller-1",
-        amount=4800,
-        currency="USD",
-        message="Can you do 80 guests?",
-        submitted_at=AT,
-    ),
-    topics.QUOTE_ACCEPTED.name: outbound.QuoteAccepted(
-        id="quote-2", listing_id="listing-1", amount=4800, currency="USD", accepted_at=AT
-    ),
-    topics.ORDER_CREATED.name: outbound.OrderCreated(
-        id="order-1",
-        quote_id="quote-2",
-        listing_id="listing-1",
-        buyer_id="buyer-1",
-        seller_id="seller-1",
-        amount=4800,
-        currency="USD",
-        status="created",
-        created_at=AT,
-    ),
-    topics.ORDER_COMPLETED.name: outbound.OrderCompleted(
-        id="order-2", completed_at=AT, final_amount=4800, currency="USD"
-    ),
-    topics.ORDER_CANCELLED.name: outbound.OrderCancelled(
-        id="order-3", reason="event postponed", refund_status="pending", cancelled_at=AT
-    ),
-    topics.DISPUTE_OPENED.name: outbound.DisputeOpened(
-        id="dispute-1",
-        order_id="order-1",
-        opened_by="buyer-1",
-        reason="no-show",
-        evidence=["photo-1.jpg"],
-        status="open",
-        opened_at=AT,
-    ),
-    topics.DISPUTE_RESOLVED.name: outbound.DisputeResolved(
-        id="dispute-2",
-        order_id="order-1",
-        outcome="refund_buyer",
-        notes="seller absent",
-        resolved_at=AT,
-    ),
-    topics.RFP_BROADCAST.name: outbound.RfpBroadcast(
-        id="rfp-1",
-        buyer_id="buyer-1",
-        title="AV for 500 guests",
-        requirements="2 screens",
-        target_lanes=["vendora"],
-        deadline=AT + timedelta(days=7),
-        budget=Money(amount=250000, currency="USD"),
-        matched_seller_ids=["seller-1", "seller-2"],
-        broadcast_at=AT,
-    ),
-}
-"""One valid payload per produced topic, keyed by topic name."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.database import upgrade
 from marketplace.events import topics
-from tests import services
+from tests import factories, services
 from workers import constants
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,17 +280,9 @@ class System:
         ).get(10)
 
     def produce_binary(self, envelope: dict[str, Any]) -> None:
-        headers = [
-            (f"ce_{name}", str(value).encode())
-            for name, value in envelope.items()
-            if name not in ("data", "datacontenttype")
-        ]
-        headers.append(("content-type", b"application/json"))
+        value, headers = factories.binary(envelope)
         self.producer.send(
-            envelope["type"],
-            value=json.dumps(envelope["data"]).encode(),
-            key=envelope["tenantid"].encode(),
-            headers=headers,
+            envelope["type"], value=value, key=envelope["tenantid"].encode(), headers=headers
         ).get(10)
 
     def diagnostics(self) -> str:

@@ -22,7 +22,8 @@ from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from marketplace.events import decoding, envelope, inbound, outbound, topics
+from marketplace.events import decoding, envelope, inbound, topics
+from tests.factories import SAMPLE_PAYLOADS, binary, cloudevent
 from workers.kafka_clients import make_admin, make_producer
 from workers.settings import Settings, load_settings
 
@@ -123,14 +124,7 @@ def test_our_producer_writes_a_structured_cloudevent_keyed_by_tenant(
     settings, fresh_topic, our_producer, read_back
 ):
     topic = fresh_topic(topics.LISTING_CREATED)
-    payload = outbound.ListingCreated(
-        id="listing-1",
-        title="Premium Catering Service",
-        lane="vendora",
-        seller_id="seller-1",
-        price=5000,
-        currency="USD",
-    )
+    payload = SAMPLE_PAYLOADS[topics.LISTING_CREATED.name]
     event = envelope.new_event(
         topic,
         tenant_id=TENANT,
@@ -159,28 +153,9 @@ def test_a_binary_record_from_another_service_decodes_like_its_structured_twin(
     topic = fresh_topic(topics.PAYMENT_COMPLETED)
     event_id = str(uuid.uuid4())
     data = {"id": "payment-1", "orderId": "order-1", "amount": 5000, "currency": "USD"}
-    structured = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "wallet-svc",
-        "type": topic.name,
-        "time": "2026-03-02T12:00:00.000Z",
-        "tenantid": TENANT,
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-    binary_headers = [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", event_id.encode()),
-        ("ce_source", b"wallet-svc"),
-        ("ce_type", topic.name.encode()),
-        ("ce_time", b"2026-03-02T12:00:00.000Z"),
-        ("ce_tenantid", TENANT.encode()),
-        ("content-type", b"application/json"),
-    ]
-    plain_producer.send(
-        topic.name, key=TENANT.encode(), value=json.dumps(data).encode(), headers=binary_headers
-    )
+    structured = cloudevent(topic, TENANT, data, event_id=event_id)
+    value, headers = binary(structured)
+    plain_producer.send(topic.name, key=TENANT.encode(), value=value, headers=headers)
     plain_producer.send(
         topic.name,
         key=TENANT.encode(),
@@ -189,18 +164,18 @@ def test_a_binary_record_from_another_service_decodes_like_its_structured_twin(
     )
     plain_producer.flush(timeout=POLL_SECONDS)
 
-    binary, twin = (
+    from_binary, twin = (
         decoding.from_record(
             raw(message), max_bytes=settings.kafka_max_record_bytes, accepted=(topic,)
         )
         for message in read_back(topic.name, count=2)
     )
 
-    assert binary.to_dict() == twin.to_dict() == structured
-    assert binary.payload == inbound.PaymentCompleted(
+    assert from_binary.to_dict() == twin.to_dict() == structured
+    assert from_binary.payload == inbound.PaymentCompleted(
         id="payment-1", order_id="order-1", amount=5000, currency="USD"
     )
-    assert (binary.id, binary.tenant_id) == (event_id, TENANT)
+    assert (from_binary.id, from_binary.tenant_id) == (event_id, TENANT)
 
 
 def test_a_consumed_record_that_is_no_cloudevent_is_kept_whole_in_the_error(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.domain.models import InboxEntry
 from marketplace.events import topics
+from tests import factories
 from tests.integration.flows import an_order, cloudevent, event_created, payment
 from tests.integration.system import BOOTSTRAP, System, TopicReader, wait_for
 from workers import constants
@@ -78,13 +79,9 @@ def structured(event: dict[str, Any], tenant: str) -> Poison:
     return json.dumps(event).encode(), tenant.encode(), list(STRUCTURED)
 
 
-def binary(event: dict[str, Any], tenant: str, *, value: bytes | None = None) -> Poison:
-    headers: Headers = [
-        ("content-type" if name == "datacontenttype" else f"ce_{name}", str(attr).encode())
-        for name, attr in event.items()
-        if name != "data"
-    ]
-    return (value or json.dumps(event["data"]).encode()), tenant.encode(), headers
+def binary(event: dict[str, Any], tenant: str) -> Poison:
+    value, headers = factories.binary(event)
+    return value, tenant.encode(), list(headers)
 
 
 def changed(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
