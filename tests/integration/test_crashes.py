@@ -146,6 +146,17 @@ def assert_all_published(
     assert not expected - published, f"{len(expected - published)} listing.created not published"
 
 
+def a_burst_under_way(
+    system: System, db: sessionmaker[Session], tenant: str
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """300 `event.created` of `tenant` written at once, and their ids, once 30 have had their
+    effect: the pipeline is busy with them when the test strikes."""
+    events = [event_created(tenant, number) for number in range(300)]
+    produce_all(system, events)
+    wait_for(lambda: len(event_effects(db, tenant).contexts) >= 30, timeout=30, what="effects")
+    return events, {event["id"] for event in events}
+
+
 # -- the bridge ------------------------------------------------------------------------------
 def test_bridge_killed_mid_stream_and_restarted_applies_every_event_once(
     system: System, db: sessionmaker[Session], tenant: str
@@ -182,12 +193,9 @@ def test_bridge_killed_mid_stream_and_restarted_applies_every_event_once(
 def test_pool_child_killed_mid_task_has_its_task_requeued_and_applied_once(
     system: System, db: sessionmaker[Session], tenant: str
 ) -> None:
-    events = [event_created(tenant, number) for number in range(300)]
-    ids = {event["id"] for event in events}
     reader = TopicReader([topics.LISTING_CREATED.name])
     try:
-        produce_all(system, events)
-        wait_for(lambda: len(event_effects(db, tenant).contexts) >= 30, timeout=30, what="effects")
+        events, ids = a_burst_under_way(system, db, tenant)
         kills = 0
         while not (given_back := requeued(system, ids)):
             # A child killed between two tasks loses nothing: again, until one ran one of ours.
@@ -280,12 +288,9 @@ def test_worker_killed_mid_stream_gets_its_taken_tasks_back_after_the_visibility
     short_visibility: System, short_visibility_db: sessionmaker[Session], tenant: str
 ) -> None:
     system, db = short_visibility, short_visibility_db
-    events = [event_created(tenant, number) for number in range(300)]
-    ids = {event["id"] for event in events}
     reader = TopicReader([topics.LISTING_CREATED.name])
     try:
-        produce_all(system, events)
-        wait_for(lambda: len(event_effects(db, tenant).contexts) >= 30, timeout=30, what="effects")
+        events, ids = a_burst_under_way(system, db, tenant)
         wait_until_enqueued(system, db, tenant, ids)
         # Not while a task is in kombu's BRPOP window: that is the next test.
         kill_worker_when(system, lambda: is_holding_all(*whereabouts(system, db, tenant, ids)))
@@ -321,10 +326,7 @@ def test_worker_killed_as_it_takes_a_task_loses_it_from_the_broker_and_the_ledge
     short_visibility: System, short_visibility_db: sessionmaker[Session], tenant: str
 ) -> None:
     system, db = short_visibility, short_visibility_db
-    events = [event_created(tenant, number) for number in range(300)]
-    ids = {event["id"] for event in events}
-    produce_all(system, events)
-    wait_for(lambda: len(event_effects(db, tenant).contexts) >= 30, timeout=30, what="effects")
+    events, ids = a_burst_under_way(system, db, tenant)
     wait_until_enqueued(system, db, tenant, ids)
     kill_worker_when(system, lambda: bool(whereabouts(system, db, tenant, ids)[1]))
     _, in_window = whereabouts(system, db, tenant, ids)
