@@ -18,7 +18,7 @@ import redis
 from kafka import KafkaProducer
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.consumer.dead_letter import DeadLetter
+from marketplace.consumer.dead_letter import DeadLetter, DeadLetterUnavailable
 from marketplace.domain.context import Context
 from marketplace.domain.database import make_engine, make_session_factory
 from workers import tracing
@@ -61,6 +61,18 @@ class Runtime:
     def producer(self) -> KafkaProducer:
         return self._make_producer(self.settings)
 
+    def discard_producer(self) -> None:
+        """Close the producer and forget it: the next use connects afresh. A kafka-python
+        producer that lost its broker can stay stuck once the broker is back ("No node
+        available for metadata refresh", every send timing out), so a send that failed for
+        Kafka's sake starts over with a new one."""
+        producer = self.__dict__.pop("producer", None)
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception as error:  # it is dropped either way
+                logger.warning("closing the Kafka producer failed: %r", error)
+
     @property
     def ledger(self) -> InboundLedger:
         return InboundLedger(self.redis)
@@ -85,9 +97,13 @@ class Runtime:
                 json.dumps((letter.record.value or b"").decode("utf-8", "replace")),
             )
             return
-        dead_letter_sender(self.settings, self.producer, self.settings.kafka_dlq_topic).deliver(
-            [letter]
-        )
+        try:
+            dead_letter_sender(self.settings, self.producer, self.settings.kafka_dlq_topic).deliver(
+                [letter]
+            )
+        except DeadLetterUnavailable:
+            self.discard_producer()
+            raise
 
 
 _current: Runtime | None = None

@@ -143,6 +143,7 @@ class FakeProducer:
         self.refused: dict[str, BaseException] = {}
         self.down: BaseException | None = None
         self.flushes = 0
+        self.closed = False
         self._in_flight: list[SimpleNamespace] = []
 
     def send(
@@ -162,6 +163,9 @@ class FakeProducer:
             raise self.down
         self.sent.extend(self._in_flight)
         self._in_flight.clear()
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
 
     def events(self, topic: str | None = None) -> list[dict[str, Any]]:
         """The structured CloudEvents sent (to `topic`)."""

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from marketplace.domain import outbox
 from marketplace.domain.models import OutboxMessage, OutboxStatus
 from tests.workers.conftest import Worker
+from tests.workers.fakes import FakeProducer
 from tests.workers.test_command_tasks import LISTING, TENANT
 from workers import constants, publish_tasks
 
@@ -80,6 +81,23 @@ def test_kafka_unreachable_leaves_every_row_pending_for_the_next_attempt(worker:
     assert statuses(worker) == [OutboxStatus.PENDING] * 2
     worker.producer.down = None
     assert worker.publish() == 2
+
+
+def test_a_send_that_failed_for_kafka_starts_the_next_attempt_with_a_new_producer(
+    worker: Worker,
+) -> None:
+    """kafka-python's producer can stay stuck after its broker was away: never reused."""
+    create_listings(worker, 1)
+    stuck = worker.runtime.producer
+    assert stuck is worker.producer
+    stuck.down = KafkaTimeoutError("Timeout waiting for future")
+    fresh = FakeProducer()
+    worker.runtime._make_producer = lambda _settings: fresh
+
+    assert worker.publish() == 1  # the first attempt failed, its retry sent the row
+
+    assert stuck.closed and stuck.sent == []
+    assert len(fresh.events()) == 1
 
 
 def test_a_row_kafka_refuses_is_parked_and_the_rest_goes_on(worker: Worker) -> None:
