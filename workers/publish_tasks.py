@@ -29,7 +29,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
 
 from marketplace.consumer.kafka_errors import REFUSED_RECORD_ERRORS
 from marketplace.domain import outbox
@@ -135,11 +134,8 @@ def _publish_batch(current: runtime.Runtime) -> outbox.Claimed:
             return rows
         if kafka_enabled:
             with tracing.spans(_publish_spans(rows)) as spans:
-                try:
-                    refused = _send(current.producer, rows)
-                except KafkaError:
-                    current.discard_producer()
-                    raise
+                with current.sending() as producer:
+                    refused = _send(producer, rows)
                 for span, row in zip(spans, rows, strict=False):  # no spans when untraced
                     if row in refused:
                         span.set_status(tracing.Status(tracing.StatusCode.ERROR, "parked"))

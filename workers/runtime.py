@@ -16,6 +16,7 @@ from functools import cached_property
 
 import redis
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.consumer.dead_letter import DeadLetter, DeadLetterUnavailable
@@ -61,17 +62,26 @@ class Runtime:
     def producer(self) -> KafkaProducer:
         return self._make_producer(self.settings)
 
-    def discard_producer(self) -> None:
-        """Close the producer and forget it: the next use connects afresh. A kafka-python
-        producer that lost its broker can stay stuck once the broker is back ("No node
-        available for metadata refresh", every send timing out), so a send that failed for
-        Kafka's sake starts over with a new one."""
-        producer = self.__dict__.pop("producer", None)
-        if producer is not None:
-            try:
-                producer.close(timeout=0)
-            except Exception as error:  # it is dropped either way
-                logger.warning("closing the Kafka producer failed: %r", error)
+    @contextmanager
+    def sending(self) -> Iterator[KafkaProducer]:
+        """The producer, for one send that waits for Kafka. A send that failed for Kafka's sake
+        closes and drops it, so the next one connects afresh: a kafka-python producer that lost
+        its broker can stay stuck once the broker is back ("No node available for metadata
+        refresh", every send timing out)."""
+        try:
+            yield self.producer
+        except (KafkaError, DeadLetterUnavailable):
+            self._drop_producer()
+            raise
+
+    def _drop_producer(self) -> None:
+        producer = self.__dict__.pop("producer", None)  # none if making it failed
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=0)
+        except Exception as error:  # it is dropped either way
+            logger.warning("closing the Kafka producer failed: %r", error)
 
     @property
     def ledger(self) -> InboundLedger:
@@ -97,13 +107,10 @@ class Runtime:
                 json.dumps((letter.record.value or b"").decode("utf-8", "replace")),
             )
             return
-        try:
-            dead_letter_sender(self.settings, self.producer, self.settings.kafka_dlq_topic).deliver(
+        with self.sending() as producer:
+            dead_letter_sender(self.settings, producer, self.settings.kafka_dlq_topic).deliver(
                 [letter]
             )
-        except DeadLetterUnavailable:
-            self.discard_producer()
-            raise
 
 
 _current: Runtime | None = None

@@ -9,12 +9,14 @@ import pytest
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from sqlalchemy import select, update
 
+from marketplace.consumer.dead_letter import DeadLetterUnavailable
 from marketplace.domain import outbox
 from marketplace.domain.models import OutboxMessage, OutboxStatus
 from tests.workers.conftest import Worker
 from tests.workers.fakes import FakeProducer
 from tests.workers.test_command_tasks import LISTING, TENANT
 from workers import constants, publish_tasks
+from workers.dead_letter import for_task
 
 CREATED = "eventzr.marketplace.listing.created.v1"
 PUBLISHED = "eventzr.marketplace.listing.published.v1"
@@ -98,6 +100,20 @@ def test_a_send_that_failed_for_kafka_starts_the_next_attempt_with_a_new_produce
 
     assert stuck.closed and stuck.sent == []
     assert len(fresh.events()) == 1
+
+
+def test_a_dead_letter_kafka_did_not_store_drops_the_producer_too(worker: Worker) -> None:
+    stuck = worker.runtime.producer
+    stuck.down = KafkaTimeoutError("Timeout waiting for future")
+    letter = for_task({"type": "t"}, ValueError("no"), "marketplace.orders.mark_paid")
+
+    with pytest.raises(DeadLetterUnavailable):
+        worker.runtime.send_dead_letter(letter)
+
+    fresh = FakeProducer()
+    worker.runtime._make_producer = lambda _settings: fresh
+    assert stuck.closed
+    assert worker.runtime.producer is fresh
 
 
 def test_a_row_kafka_refuses_is_parked_and_the_rest_goes_on(worker: Worker) -> None:
