@@ -112,6 +112,7 @@ def bench_enqueue() -> float:
 
 def bench_bridge() -> None:
     from marketplace.consumer.dead_letter import DeadLetterSender
+    from marketplace.consumer.producer import RenewingProducer
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.inbound_ledger import InboundLedger
@@ -131,7 +132,7 @@ def bench_bridge() -> None:
         consumer,
         TaskSender(app, InboundLedger(redis.Redis.from_url(REDIS_URL))),
         DeadLetterSender(
-            make_producer(settings),
+            RenewingProducer(lambda: make_producer(settings)),
             settings.kafka_dlq_topic,
             max_record_bytes=settings.kafka_max_record_bytes,
         ),

@@ -19,6 +19,7 @@ from marketplace.consumer.backoff import Backoff
 from marketplace.consumer.dead_letter import METADATA_ALLOWANCE_BYTES, DeadLetterSender
 from marketplace.consumer.errors import KafkaFatal
 from marketplace.consumer.kafka_errors import is_fatal
+from marketplace.consumer.producer import RenewingProducer
 from workers.msk_auth import MskIamTokenProvider
 from workers.settings import Settings
 
@@ -51,9 +52,11 @@ def connect(make: Callable[[], T], *, what: str, stopping: threading.Event) -> T
     return None
 
 
-def dead_letter_sender(settings: Settings, producer: KafkaProducer, topic: str) -> DeadLetterSender:
-    """Dead letters to `topic` on `producer`, sized for the largest record accepted."""
-    return DeadLetterSender(producer, topic, max_record_bytes=settings.kafka_max_record_bytes)
+def dead_letter_sender(
+    settings: Settings, producers: RenewingProducer, topic: str
+) -> DeadLetterSender:
+    """Dead letters to `topic` on `producers`, sized for the largest record accepted."""
+    return DeadLetterSender(producers, topic, max_record_bytes=settings.kafka_max_record_bytes)
 
 
 def connect_reader(
@@ -66,20 +69,23 @@ def connect_reader(
     **consumer_options: Any,
 ) -> tuple[KafkaConsumer, DeadLetterSender] | None:
     """What a consumer loop reads and dead-letters with: a consumer and a dead-letter sender on
-    a producer of its own, once Kafka answers (None: stopping first)."""
+    producers of its own, once Kafka answers (None: stopping first)."""
     consumer = connect(
         lambda: make_consumer(settings, client_id=client_id, **consumer_options),
         what=what,
         stopping=stopping,
     )
+
+    def make_dead_letter_producer() -> KafkaProducer:
+        return make_producer(settings, client_id=client_id)
+
     producer = connect(
-        lambda: make_producer(settings, client_id=client_id),
-        what=f"{what}'s dead-letter producer",
-        stopping=stopping,
+        make_dead_letter_producer, what=f"{what}'s dead-letter producer", stopping=stopping
     )
     if consumer is None or producer is None:
         return None
-    return consumer, dead_letter_sender(settings, producer, dead_letter_topic)
+    producers = RenewingProducer(make_dead_letter_producer, current=producer)
+    return consumer, dead_letter_sender(settings, producers, dead_letter_topic)
 
 
 def connection_config(settings: Settings) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def _publish_batch(current: runtime.Runtime) -> outbox.Claimed:
             return rows
         if kafka_enabled:
             with tracing.spans(_publish_spans(rows)) as spans:
-                with current.sending() as producer:
+                with current.producers.sending() as producer:
                     refused = _send(producer, rows)
                 for span, row in zip(spans, rows, strict=False):  # no spans when untraced
                     if row in refused:

@@ -16,10 +16,10 @@ from functools import cached_property
 
 import redis
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.consumer.dead_letter import DeadLetter, DeadLetterUnavailable
+from marketplace.consumer.dead_letter import DeadLetter
+from marketplace.consumer.producer import RenewingProducer
 from marketplace.domain.context import Context
 from marketplace.domain.database import make_engine, make_session_factory
 from workers import tracing
@@ -42,7 +42,8 @@ class Runtime:
         redis_client: redis.Redis | None = None,
     ) -> None:
         self.settings = settings
-        self._make_producer = producer_factory
+        self.producers = RenewingProducer(lambda: producer_factory(settings))
+        """Every send that waits for Kafka goes through `producers.sending()`."""
         if redis_client is not None:
             self.redis = redis_client
 
@@ -57,31 +58,6 @@ class Runtime:
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
-
-    @cached_property
-    def producer(self) -> KafkaProducer:
-        return self._make_producer(self.settings)
-
-    @contextmanager
-    def sending(self) -> Iterator[KafkaProducer]:
-        """The producer, for one send that waits for Kafka. A send that failed for Kafka's sake
-        closes and drops it, so the next one connects afresh: a kafka-python producer that lost
-        its broker can stay stuck once the broker is back ("No node available for metadata
-        refresh", every send timing out)."""
-        try:
-            yield self.producer
-        except (KafkaError, DeadLetterUnavailable):
-            self._drop_producer()
-            raise
-
-    def _drop_producer(self) -> None:
-        producer = self.__dict__.pop("producer", None)  # none if making it failed
-        if producer is None:
-            return
-        try:
-            producer.close(timeout=0)
-        except Exception as error:  # it is dropped either way
-            logger.warning("closing the Kafka producer failed: %r", error)
 
     @property
     def ledger(self) -> InboundLedger:
@@ -107,10 +83,9 @@ class Runtime:
                 json.dumps((letter.record.value or b"").decode("utf-8", "replace")),
             )
             return
-        with self.sending() as producer:
-            dead_letter_sender(self.settings, producer, self.settings.kafka_dlq_topic).deliver(
-                [letter]
-            )
+        dead_letter_sender(self.settings, self.producers, self.settings.kafka_dlq_topic).deliver(
+            [letter]
+        )
 
 
 _current: Runtime | None = None

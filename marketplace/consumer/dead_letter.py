@@ -31,6 +31,7 @@ from kafka.errors import KafkaError
 
 from marketplace.consumer.errors import Unavailable
 from marketplace.consumer.kafka_errors import REFUSED_RECORD_ERRORS
+from marketplace.consumer.producer import RenewingProducer
 from marketplace.events.envelope import OutboundRecord, RawRecord
 
 logger = logging.getLogger(__name__)
@@ -223,10 +224,10 @@ def _cut(value: bytes) -> bytes:
 
 
 class DeadLetterSender:
-    """Sends dead letters on one producer and waits until Kafka has them all."""
+    """Sends dead letters and waits until Kafka has them all."""
 
-    def __init__(self, producer: KafkaProducer, topic: str, *, max_record_bytes: int) -> None:
-        self.producer = producer
+    def __init__(self, producers: RenewingProducer, topic: str, *, max_record_bytes: int) -> None:
+        self.producers = producers
         self.topic = topic
         self.max_record_bytes = max_record_bytes
 
@@ -236,13 +237,16 @@ class DeadLetterSender:
         if not letters:
             return
         try:
-            sent = [(letter, self._send(letter)) for letter in letters]
-            self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
-            for letter, future in sent:
-                try:
-                    future.get(timeout=SEND_TIMEOUT_SECONDS)
-                except _CONTENT_ERRORS as refused:  # the broker's own limit, lower than ours
-                    self._send_pointer(letter, refused).get(timeout=SEND_TIMEOUT_SECONDS)
+            with self.producers.sending() as producer:
+                sent = [(letter, self._send(producer, letter)) for letter in letters]
+                producer.flush(timeout=SEND_TIMEOUT_SECONDS)
+                for letter, future in sent:
+                    try:
+                        future.get(timeout=SEND_TIMEOUT_SECONDS)
+                    except _CONTENT_ERRORS as refused:  # the broker's own limit, lower than ours
+                        self._send_pointer(producer, letter, refused).get(
+                            timeout=SEND_TIMEOUT_SECONDS
+                        )
         except KafkaError as error:
             raise DeadLetterUnavailable(
                 f"the dead-letter topic {self.topic} did not take {len(letters)} records: {error!r}"
@@ -250,9 +254,9 @@ class DeadLetterSender:
 
     def close(self) -> None:
         """Waits for what is still in flight, then lets go of the connection."""
-        self.producer.close(timeout=SEND_TIMEOUT_SECONDS)
+        self.producers.close(timeout=SEND_TIMEOUT_SECONDS)
 
-    def _send(self, letter: DeadLetter) -> Any:
+    def _send(self, producer: KafkaProducer, letter: DeadLetter) -> Any:
         logger.warning(
             "dead-lettering %s[%s]@%s (%s): %s",
             letter.record.topic,
@@ -263,13 +267,15 @@ class DeadLetterSender:
         )
         outbound = letter.to_outbound(self.topic, max_record_bytes=self.max_record_bytes)
         try:
-            return self.producer.send(
+            return producer.send(
                 outbound.topic, value=outbound.value, key=outbound.key, headers=outbound.headers
             )
         except _CONTENT_ERRORS as refused:
-            return self._send_pointer(letter, refused)
+            return self._send_pointer(producer, letter, refused)
 
-    def _send_pointer(self, letter: DeadLetter, refused: BaseException) -> Any:
+    def _send_pointer(
+        self, producer: KafkaProducer, letter: DeadLetter, refused: BaseException
+    ) -> Any:
         logger.error("the dead letter's full copy was refused (%r); sending its pointer", refused)
         outbound = letter.pointer_only(self.topic, "Kafka refused the full copy; read it")
-        return self.producer.send(outbound.topic, value=outbound.value, headers=outbound.headers)
+        return producer.send(outbound.topic, value=outbound.value, headers=outbound.headers)

@@ -25,6 +25,7 @@ from marketplace.consumer.declaration import declaration_of
 from marketplace.consumer.event import CloudEvent
 from marketplace.consumer.group import ConsumerGroup
 from marketplace.consumer.memory_kafka import MemoryConsumer, MemoryKafka, MemoryProducer
+from marketplace.consumer.producer import RenewingProducer
 from marketplace.events import envelope, topics
 from marketplace.events.envelope import Headers
 from marketplace.events.fields import Payload
@@ -111,7 +112,9 @@ class TestKafkaBroker:
                 members,
                 MemoryConsumer(self.kafka, group_id),
                 DeadLetterSender(
-                    MemoryProducer(self.kafka), dlq, max_record_bytes=max_record_bytes
+                    RenewingProducer(lambda: MemoryProducer(self.kafka)),
+                    dlq,
+                    max_record_bytes=max_record_bytes,
                 ),
                 max_record_bytes=max_record_bytes,
                 stopping=threading.Event(),

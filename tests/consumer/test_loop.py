@@ -13,6 +13,7 @@ from marketplace.consumer.batch import Batch, Delivered, Unfinished
 from marketplace.consumer.dead_letter import DeadLetterSender, DeadLetterUnavailable
 from marketplace.consumer.loop import ConsumerLoop
 from marketplace.consumer.memory_kafka import MemoryConsumer, MemoryKafka, MemoryProducer
+from marketplace.consumer.producer import RenewingProducer
 from marketplace.events.envelope import EnvelopeError, RawRecord
 
 TOPIC = "t"
@@ -39,7 +40,9 @@ class Loop(ConsumerLoop[bytes]):
     def __init__(self, kafka: MemoryKafka, clock: Clock) -> None:
         super().__init__(
             MemoryConsumer(kafka, "g"),
-            DeadLetterSender(MemoryProducer(kafka), "dlq", max_record_bytes=1 << 20),
+            DeadLetterSender(
+                RenewingProducer(lambda: MemoryProducer(kafka)), "dlq", max_record_bytes=1 << 20
+            ),
             topics=[TOPIC],
             clock=clock,
             stopping=threading.Event(),

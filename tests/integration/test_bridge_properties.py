@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from kafka import KafkaProducer, TopicPartition
 
 from marketplace.consumer.dead_letter import DeadLetterSender
+from marketplace.consumer.producer import RenewingProducer
 from marketplace.events import decoding, topics
 from marketplace.events.envelope import RawRecord
 from tests import services
@@ -133,7 +134,9 @@ def test_every_record_is_enqueued_or_dead_lettered_with_its_coordinates(
     bridge = Bridge(
         consumer,  # type: ignore[arg-type]
         sender,  # type: ignore[arg-type]
-        DeadLetterSender(producer, dead_letter_topic, max_record_bytes=LIMIT),
+        DeadLetterSender(
+            RenewingProducer(lambda: producer), dead_letter_topic, max_record_bytes=LIMIT
+        ),
         max_record_bytes=LIMIT,
     )
     partition = TopicPartition(TOPIC, 0)

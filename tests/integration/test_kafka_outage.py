@@ -18,6 +18,7 @@ import pytest
 from kafka import KafkaProducer
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.events import topics
 from tests import services
 from tests.integration.flows import (
     assert_applied_exactly_once,
@@ -28,6 +29,7 @@ from tests.integration.flows import (
 from tests.integration.system import (
     Process,
     System,
+    TopicReader,
     kafka_server,
     private_pipeline,
     produce_all,
@@ -81,6 +83,17 @@ def produce(system: System, events: list[dict[str, Any]]) -> None:
         system.producer.close()
 
 
+def produce_poison(system: System) -> bytes:
+    """A record on a consumed topic that is not a CloudEvent; its value."""
+    value = f"not a CloudEvent {uuid.uuid4()}".encode()
+    producer = KafkaProducer(bootstrap_servers=system.bootstrap, acks="all")
+    try:
+        producer.send(topics.CONSUMED[0].name, value=value, key=b"poison").get(timeout=30)
+    finally:
+        producer.close()
+    return value
+
+
 def restart_kafka(kafka: Process) -> float:
     kafka.start()
     wait_listening(PORT, timeout=90)
@@ -101,13 +114,19 @@ def test_kafka_killed_under_a_running_pipeline_heals_without_a_restart(
     assert pipeline.bridge.alive(), pipeline.bridge.log()[-3000:]
     assert pipeline.worker.alive(), pipeline.worker.log()[-3000:]
     back = restart_kafka(kafka)
+    dead_letters = TopicReader([pipeline.dlq_topic], bootstrap=pipeline.bootstrap)
     produce(pipeline, after)
+    poison = produce_poison(pipeline)
 
     effects = wait_for_event_effects(db, tenant, len(before) + len(after), timeout=120)
     recovered = time.monotonic() - back
     wait_until_published(db, tenant, timeout=60)
     print(f"\nKafka down {DOWN_SECONDS:.0f}s: new events applied {recovered:.1f}s after its return")
     assert_applied_exactly_once(effects, before + after)
+    # The bridge's dead-letter producer lived through the outage: it must write again.
+    letters = dead_letters.read(lambda record: record.value == poison, timeout=60)
+    dead_letters.close()
+    assert letters, "the poison record sent after the outage was not dead-lettered"
     assert pipeline.bridge.alive() and pipeline.worker.alive()
 
 

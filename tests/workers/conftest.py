@@ -28,6 +28,7 @@ from workers.settings import load_settings
 class Worker:
     runtime: runtime.Runtime
     producer: FakeProducer
+    """What the runtime's next new producer is (replace it to have the next one differ)."""
     redis: fakeredis.FakeRedis
     redis_server: fakeredis.FakeServer
     """`redis_server.connected = False` is Redis going away."""
@@ -81,7 +82,10 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
     settings = load_settings(
         database_url=url, kafka_enabled=True, task_max_retries=2, _env_file=None
     )
-    installed = runtime.Runtime(settings, producer_factory=lambda _: producer, redis_client=redis)
+    made: list[Worker] = []  # the producer a new one is made as: `worker.producer`, when asked
+    installed = runtime.Runtime(
+        settings, producer_factory=lambda _: made[0].producer, redis_client=redis
+    )
     previous = runtime.install(installed)
     broker = {"broker_url": app.conf.broker_url, "broker_transport": app.conf.broker_transport}
     app.conf.update(broker_url="memory://", broker_transport="memory")
@@ -89,7 +93,8 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
     memory.Channel.queues.clear()
     publish_tasks._publish_now_paused_until = 0.0  # a process's state, so each test's own
     try:
-        yield Worker(installed, producer, redis, redis_server)
+        made.append(Worker(installed, producer, redis, redis_server))
+        yield made[0]
     finally:
         memory.Channel.queues.clear()
         app.conf.update(broker)

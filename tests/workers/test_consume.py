@@ -15,6 +15,7 @@ from marketplace.consumer.declaration import declaration_of
 from marketplace.consumer.errors import KafkaFatal
 from marketplace.consumer.memory_kafka import MemoryConsumer, MemoryKafka, MemoryProducer
 from marketplace.consumer.metrics import ConsumerMetrics
+from marketplace.consumer.producer import RenewingProducer
 from tests.workers.consume_targets import good
 from workers import consume
 from workers.cli import main
@@ -87,7 +88,9 @@ def test_it_runs_each_group_until_stopped_serving_their_metrics(
         metrics: ConsumerMetrics | None = None,
     ) -> ConsumerGroup:
         group_id = declaration_of(members[0]).group_id
-        sender = DeadLetterSender(MemoryProducer(kafka), "dlq", max_record_bytes=1 << 20)
+        sender = DeadLetterSender(
+            RenewingProducer(lambda: MemoryProducer(kafka)), "dlq", max_record_bytes=1 << 20
+        )
         group = ConsumerGroup(
             members,
             MemoryConsumer(kafka, group_id),

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
 
 from marketplace.consumer.dead_letter import (
     HEADER_PREFIX,
@@ -15,6 +15,7 @@ from marketplace.consumer.dead_letter import (
     DeadLetterSender,
     DeadLetterUnavailable,
 )
+from marketplace.consumer.producer import RenewingProducer
 from marketplace.events.envelope import EnvelopeError, OutboundRecord, RawRecord
 from workers.dead_letter import for_task
 
@@ -174,6 +175,7 @@ class FakeProducer:
     def __init__(self, *, refuse: bool = False, unreachable: bool = False) -> None:
         self.refuse, self.unreachable = refuse, unreachable
         self.sent: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []
+        self.closed = False
 
     def send(self, topic: str, value: bytes, key: bytes = b"", headers: Any = ()) -> Any:
         if self.refuse and value:
@@ -188,6 +190,9 @@ class FakeProducer:
     def flush(self, timeout: float) -> None:
         pass
 
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
 
 def letter() -> DeadLetter:
     raw = RawRecord("t", b"{}", b"k", (), 0, 5)
@@ -197,7 +202,9 @@ def letter() -> DeadLetter:
 def test_a_copy_the_producer_refuses_is_sent_as_its_pointer() -> None:
     producer = FakeProducer(refuse=True)
 
-    DeadLetterSender(producer, "dlq", max_record_bytes=LIMIT).deliver([letter()])  # type: ignore[arg-type]
+    DeadLetterSender(RenewingProducer(lambda: producer), "dlq", max_record_bytes=LIMIT).deliver(
+        [letter()]
+    )
 
     [(topic, value, headers)] = producer.sent
     assert (topic, value) == ("dlq", b"")
@@ -206,7 +213,33 @@ def test_a_copy_the_producer_refuses_is_sent_as_its_pointer() -> None:
 
 
 def test_an_unreachable_dead_letter_topic_is_an_outage_not_a_content_error() -> None:
-    sender = DeadLetterSender(FakeProducer(unreachable=True), "dlq", max_record_bytes=LIMIT)  # type: ignore[arg-type]
+    sender = DeadLetterSender(
+        RenewingProducer(lambda: FakeProducer(unreachable=True)), "dlq", max_record_bytes=LIMIT
+    )
+
+    with pytest.raises(DeadLetterUnavailable):
+        sender.deliver([letter()])
+
+
+def test_a_producer_that_failed_a_dead_letter_is_closed_and_the_next_one_is_new() -> None:
+    """A bridge's dead-letter producer must not stay stuck after a Kafka outage for life."""
+    stuck, fresh = FakeProducer(unreachable=True), FakeProducer()
+    made = iter([stuck, fresh])
+    sender = DeadLetterSender(RenewingProducer(lambda: next(made)), "dlq", max_record_bytes=LIMIT)
+
+    with pytest.raises(DeadLetterUnavailable):
+        sender.deliver([letter()])
+    sender.deliver([letter()])
+
+    assert stuck.closed and not fresh.closed
+    assert [topic for topic, _value, _headers in fresh.sent] == ["dlq"]
+
+
+def test_a_producer_kafka_does_not_let_be_made_is_an_outage_too() -> None:
+    def unreachable() -> FakeProducer:
+        raise KafkaConnectionError("no broker")
+
+    sender = DeadLetterSender(RenewingProducer(unreachable), "dlq", max_record_bytes=LIMIT)
 
     with pytest.raises(DeadLetterUnavailable):
         sender.deliver([letter()])

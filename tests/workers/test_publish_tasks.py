@@ -90,11 +90,9 @@ def test_a_send_that_failed_for_kafka_starts_the_next_attempt_with_a_new_produce
 ) -> None:
     """kafka-python's producer can stay stuck after its broker was away: never reused."""
     create_listings(worker, 1)
-    stuck = worker.runtime.producer
-    assert stuck is worker.producer
+    stuck = worker.runtime.producers.current
     stuck.down = KafkaTimeoutError("Timeout waiting for future")
-    fresh = FakeProducer()
-    worker.runtime._make_producer = lambda _settings: fresh
+    fresh = worker.producer = FakeProducer()
 
     assert worker.publish() == 1  # the first attempt failed, its retry sent the row
 
@@ -103,17 +101,17 @@ def test_a_send_that_failed_for_kafka_starts_the_next_attempt_with_a_new_produce
 
 
 def test_a_dead_letter_kafka_did_not_store_drops_the_producer_too(worker: Worker) -> None:
-    stuck = worker.runtime.producer
+    stuck = worker.runtime.producers.current
     stuck.down = KafkaTimeoutError("Timeout waiting for future")
+    fresh = worker.producer = FakeProducer()
     letter = for_task({"type": "t"}, ValueError("no"), "marketplace.orders.mark_paid")
 
     with pytest.raises(DeadLetterUnavailable):
         worker.runtime.send_dead_letter(letter)
+    worker.runtime.send_dead_letter(letter)
 
-    fresh = FakeProducer()
-    worker.runtime._make_producer = lambda _settings: fresh
-    assert stuck.closed
-    assert worker.runtime.producer is fresh
+    assert stuck.closed and stuck.sent == []
+    assert [record.topic for record in fresh.sent] == [worker.runtime.settings.kafka_dlq_topic]
 
 
 def test_a_row_kafka_refuses_is_parked_and_the_rest_goes_on(worker: Worker) -> None:
