@@ -147,7 +147,7 @@ def _publish_batch(current: runtime.Runtime) -> outbox.Claimed:
     return rows
 
 
-def _publish_spans(rows: list[outbox.OutboxMessage]) -> list[tracing.Span]:
+def _publish_spans(rows: list[outbox.ClaimedRow]) -> list[tracing.Span]:
     """When traced, a span per row, under the trace its CloudEvent carries."""
     if not tracing.enabled():
         return []
@@ -162,7 +162,7 @@ def _publish_spans(rows: list[outbox.OutboxMessage]) -> list[tracing.Span]:
     ]
 
 
-def _send(producer: KafkaProducer, rows: list[outbox.OutboxMessage]) -> list[outbox.OutboxMessage]:
+def _send(producer: KafkaProducer, rows: list[outbox.ClaimedRow]) -> list[outbox.ClaimedRow]:
     """Send a batch and wait for every acknowledgement. A row Kafka refuses for its content
     (too large) is returned, to be parked, and the others go on; any other failure (Kafka not
     answering) fails the whole batch, which is retried."""
@@ -188,7 +188,7 @@ def _send(producer: KafkaProducer, rows: list[outbox.OutboxMessage]) -> list[out
     return refused
 
 
-def _refused(row: outbox.OutboxMessage, error: Exception) -> outbox.OutboxMessage:
+def _refused(row: outbox.ClaimedRow, error: Exception) -> outbox.ClaimedRow:
     logger.error(
         "outbox row %s (%s, event %s, tenant %s) refused by Kafka, parked: %r",
         row.id,

@@ -15,18 +15,22 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
+from marketplace.domain import repository
 from marketplace.domain.models import OutboxMessage, OutboxStatus
+from marketplace.domain.models.outbox_message import envelope_of, kafka_headers
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "Claimed",
+    "ClaimedRow",
     "OutboxMessage",
     "claim_pending",
     "mark_parked",
@@ -39,7 +43,32 @@ __all__ = [
 ]
 
 
-class Claimed(list[OutboxMessage]):
+@dataclass(frozen=True, eq=False, slots=True)
+class ClaimedRow:
+    """An outbox row a publisher claimed: what it sends, read as plain values (a publisher
+    changes rows by id, so it needs no ORM object)."""
+
+    id: int
+    event_id: str
+    tenant_id: str
+    topic: str
+    record_value: bytes
+    record_key: bytes
+    record_headers: list[list[str]]
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        return envelope_of(self.record_value)
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        return kafka_headers(self.record_headers)
+
+
+_CLAIMED_COLUMNS = [getattr(OutboxMessage, field.name) for field in fields(ClaimedRow)]
+
+
+class Claimed(list[ClaimedRow]):
     """The rows a publisher may send, in id order."""
 
     held_back = 0
@@ -50,10 +79,13 @@ class Claimed(list[OutboxMessage]):
 def claim_pending(session: Session, *, limit: int, older_than: datetime | None = None) -> Claimed:
     """Up to `limit` pending rows in id order, locked for this transaction; `older_than` leaves
     younger rows out."""
-    query = select(OutboxMessage).where(*_pending(older_than))
-    claimed = session.scalars(
-        query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
-    ).all()
+    query = select(*_CLAIMED_COLUMNS).where(*_pending(older_than))
+    claimed = [
+        ClaimedRow(*row)
+        for row in session.execute(
+            query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+        )
+    ]
     in_order = Claimed(_tenant_prefixes(session, claimed))
     in_order.held_back = len(claimed) - len(in_order)
     if in_order.held_back:
@@ -61,7 +93,7 @@ def claim_pending(session: Session, *, limit: int, older_than: datetime | None =
     return in_order
 
 
-def mark_sent(session: Session, messages: Iterable[OutboxMessage]) -> None:
+def mark_sent(session: Session, messages: Iterable[ClaimedRow]) -> None:
     """Settled as sent, one more attempt counted: in the same statement, since a send that
     fails rolls back its whole transaction and so could count nothing anyway."""
     _update(
@@ -73,25 +105,25 @@ def mark_sent(session: Session, messages: Iterable[OutboxMessage]) -> None:
     )
 
 
-def mark_skipped(session: Session, messages: Iterable[OutboxMessage]) -> None:
+def mark_skipped(session: Session, messages: Iterable[ClaimedRow]) -> None:
     """Settled without sending (Kafka disabled): never claimed again."""
     _update(session, messages, status=OutboxStatus.SKIPPED)
 
 
-def mark_parked(session: Session, messages: Iterable[OutboxMessage]) -> None:
+def mark_parked(session: Session, messages: Iterable[ClaimedRow]) -> None:
     """Set aside a row Kafka will never take: it no longer holds back its tenant's later rows."""
     _update(session, messages, status=OutboxStatus.PARKED, attempts=OutboxMessage.attempts + 1)
 
 
-def _update(session: Session, messages: Iterable[OutboxMessage], **values: Any) -> None:
-    """One UPDATE for all the rows (not one a row), and the session's copies changed alike."""
-    ids = [message.id for message in messages]
+def _update(session: Session, messages: Iterable[ClaimedRow], **values: Any) -> None:
+    """One UPDATE for all the rows (not one a row)."""
+    ids = [(message.id,) for message in messages]
     if ids:
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
+            .where(repository.among(session, (OutboxMessage.id,), ids))
             .values(**values)
-            .execution_options(synchronize_session="evaluate")
+            .execution_options(synchronize_session=False)  # claimed rows are not ORM objects
         )
 
 
@@ -145,9 +177,9 @@ def _pending(older_than: datetime | None) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _tenant_prefixes(session: Session, claimed: Iterable[OutboxMessage]) -> list[OutboxMessage]:
+def _tenant_prefixes(session: Session, claimed: Iterable[ClaimedRow]) -> list[ClaimedRow]:
     """The claimed rows that continue each tenant's pending sequence without a gap."""
-    by_tenant: dict[str, list[OutboxMessage]] = defaultdict(list)
+    by_tenant: dict[str, list[ClaimedRow]] = defaultdict(list)
     for message in claimed:
         by_tenant[message.tenant_id].append(message)
     if not by_tenant:
@@ -156,7 +188,7 @@ def _tenant_prefixes(session: Session, claimed: Iterable[OutboxMessage]) -> list
         select(OutboxMessage.tenant_id, OutboxMessage.id)
         .where(
             OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.tenant_id.in_(by_tenant),
+            repository.among(session, (OutboxMessage.tenant_id,), [(t,) for t in by_tenant]),
             OutboxMessage.id <= max(message.id for message in claimed),
         )
         .order_by(OutboxMessage.id)

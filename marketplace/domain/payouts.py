@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.domain import orders, repository, sellers, tenants
@@ -93,7 +93,7 @@ def prefetch_released(session: Session, orders: Iterable[tuple[str, str]]) -> No
         return
     released = session.execute(
         select(Payout.tenant_id, Payout.order_id, func.sum(Payout.amount))
-        .where(tuple_(Payout.tenant_id, Payout.order_id).in_(wanted))
+        .where(repository.among(session, (Payout.tenant_id, Payout.order_id), wanted))
         .group_by(Payout.tenant_id, Payout.order_id)
     ).all()
     totals = session.info.setdefault(repository.PREFETCHED_TOTALS, {})

@@ -49,11 +49,19 @@ class OutboxMessage(Base):
 
     @property
     def envelope(self) -> dict[str, Any]:
-        """The structured CloudEvent the record carries, for reading (tests, operators)."""
-        cloudevent: dict[str, Any] = json.loads(self.record_value)
-        return cloudevent
+        return envelope_of(self.record_value)
 
     @property
     def headers(self) -> list[tuple[str, bytes]]:
-        """The headers as kafka-python sends them."""
-        return [(name, value.encode()) for name, value in self.record_headers]
+        return kafka_headers(self.record_headers)
+
+
+def envelope_of(record_value: bytes) -> dict[str, Any]:
+    """The structured CloudEvent a stored record carries, for reading (tests, operators)."""
+    cloudevent: dict[str, Any] = json.loads(record_value)
+    return cloudevent
+
+
+def kafka_headers(record_headers: list[list[str]]) -> list[tuple[str, bytes]]:
+    """Stored headers as kafka-python sends them."""
+    return [(name, value.encode()) for name, value in record_headers]
