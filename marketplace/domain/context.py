@@ -20,17 +20,19 @@ serialises every writer.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy import func, select
+from sqlalchemy import JSON, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from marketplace.domain.models import OutboxMessage, OutboxStatus
+from marketplace.domain.models.outbox_message import OutboxRecord
 from marketplace.events import envelope, topics
 from marketplace.events.fields import Payload
 
@@ -50,10 +52,11 @@ class Context:
     """The CloudEvents `source` of what we publish, e.g. `marketplace-svc`."""
     clock: Callable[[], datetime] = field(default=utc_now)
     """Aware datetimes; tests pin it so two runs produce identical rows and events."""
-    recorded: list[OutboxMessage] = field(default_factory=list, compare=False, repr=False)
+    recorded: list[OutboxRecord] = field(default_factory=list, compare=False, repr=False)
     """What this context added to the outbox: the caller publishes only if there is any."""
     defer_flushes: bool = False
-    """Set by a caller applying a batch: `flush` leaves the writes to the batch's one flush."""
+    """Set by a caller applying a batch: `flush` leaves the writes, outbox rows included, to
+    the batch's `write_deferred` at its end."""
     outbox_locked: frozenset[str] = frozenset()
     """Tenants whose outbox lock the caller holds already (a batch's, taken up front)."""
     extensions: Callable[[], Mapping[str, str]] = dict
@@ -70,9 +73,15 @@ class Context:
         if not self.defer_flushes:
             self.session.flush()
 
+    def write_deferred(self, recorded_since: int) -> None:
+        """What operations left to a deferring caller: their changes, then the outbox rows
+        recorded from `recorded[recorded_since]` on, in one statement."""
+        self.session.flush()
+        insert_outbox(self.session, self.recorded[recorded_since:])
+
     def record(
         self, topic: topics.Topic, *, tenant_id: str, entity_id: str, payload: Payload
-    ) -> OutboxMessage:
+    ) -> OutboxRecord:
         """Add the complete CloudEvent for `topic` to the outbox of the current transaction."""
         if tenant_id not in self.outbox_locked and not any(
             message.tenant_id == tenant_id for message in self.recorded
@@ -89,21 +98,61 @@ class Context:
             extensions=self.extensions(),
         )
         record = envelope.to_record(event)
-        message = OutboxMessage(
+        message = OutboxRecord(
             event_id=event.get_id(),
             tenant_id=tenant_id,
             topic=record.topic,
             record_value=record.value,
             record_key=record.key,
             record_headers=[[name, value.decode()] for name, value in record.headers],
-            status=OutboxStatus.PENDING,
-            attempts=0,
             created_at=now,
         )
-        self.session.add(message)
         self.recorded.append(message)
+        if not self.defer_flushes:
+            insert_outbox(self.session, [message])
         logger.debug("recorded %s %s for %s", topic.name, event.get_id(), event.get_subject())
         return message
+
+
+def insert_outbox(session: Session, records: Sequence[OutboxRecord]) -> None:
+    """Insert `records` as pending rows, ids in their order: one statement. On PostgreSQL the
+    columns go as arrays, unnested in order, so the statement's text is the same for any
+    number of rows (parsed once, prepared) and needs nothing back."""
+    if not records:
+        return
+    table = OutboxMessage.__table__
+    columns = {name: [getattr(record, name) for record in records] for name in _RECORD_FIELDS}
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(
+            sa.insert(OutboxMessage),
+            [
+                {**dict(zip(columns, row, strict=True)), **_PENDING}
+                for row in zip(*columns.values(), strict=True)
+            ],
+        )
+        return
+    columns["record_headers"] = [json.dumps(headers) for headers in columns["record_headers"]]
+    arrays = [
+        sa.cast(values, ARRAY(sa.Text if name == "record_headers" else table.c[name].type))
+        for name, values in columns.items()
+    ]
+    rows = func.unnest(*arrays).table_valued(*columns, with_ordinality="n").render_derived()
+    values = [
+        sa.cast(rows.c[name], JSON) if name == "record_headers" else rows.c[name]
+        for name in columns
+    ]
+    pending = [sa.literal(value) for value in _PENDING.values()]
+    connection.execute(
+        sa.insert(OutboxMessage).from_select(
+            [*columns, *_PENDING], select(*values, *pending).order_by(rows.c.n)
+        )
+    )
+
+
+_RECORD_FIELDS = [field.name for field in fields(OutboxRecord)]
+_PENDING = {"status": OutboxStatus.PENDING.value, "attempts": 0}
+"""What every new row starts as."""
 
 
 OUTBOX_LOCK_NAMESPACE = 0x0B0C

@@ -100,7 +100,7 @@ def apply_batch(
             lock_tenant_outboxes(ctx.session, batch_tenants)
             batch = replace(ctx, defer_flushes=True, outbox_locked=batch_tenants)
             applied = _apply_in_turn(batch, events, keys, around)
-            ctx.session.flush()  # what the effects deferred: a failure here fails the batch
+            batch.write_deferred(recorded)  # a failure here fails the batch
             return list(applied)
     except Exception as error:
         del ctx.recorded[recorded:]

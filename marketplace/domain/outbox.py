@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.domain import repository
 from marketplace.domain.models import OutboxMessage, OutboxStatus
-from marketplace.domain.models.outbox_message import envelope_of, kafka_headers
+from marketplace.domain.models.outbox_message import OutboxRecord
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +44,10 @@ __all__ = [
 
 
 @dataclass(frozen=True, eq=False, slots=True)
-class ClaimedRow:
-    """An outbox row a publisher claimed: what it sends, read as plain values (a publisher
-    changes rows by id, so it needs no ORM object)."""
+class ClaimedRow(OutboxRecord):
+    """An outbox row a publisher claimed: what it sends, and the id it settles it by."""
 
     id: int
-    event_id: str
-    tenant_id: str
-    topic: str
-    record_value: bytes
-    record_key: bytes
-    record_headers: list[list[str]]
-
-    @property
-    def envelope(self) -> dict[str, Any]:
-        return envelope_of(self.record_value)
-
-    @property
-    def headers(self) -> list[tuple[str, bytes]]:
-        return kafka_headers(self.record_headers)
 
 
 _CLAIMED_COLUMNS = [getattr(OutboxMessage, field.name) for field in fields(ClaimedRow)]

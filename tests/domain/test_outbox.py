@@ -7,16 +7,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.domain import listings, outbox
 from marketplace.domain.context import Context, utc_now
 from marketplace.domain.models import OutboxMessage
+from marketplace.domain.models.outbox_message import OutboxRecord
 from marketplace.events import outbound, topics
 from tests.domain.conftest import NOW, OTHER_TENANT, SOURCE, TENANT, Clock, Database, Market
 
 
-def record(session: Session, tenant: str, clock: Clock | None = None) -> OutboxMessage:
+def record(session: Session, tenant: str, clock: Clock | None = None) -> OutboxRecord:
     payload = outbound.QuoteAccepted(
         id="quote-1", listing_id="listing-1", amount=1, currency="USD", accepted_at=NOW
     )
@@ -28,14 +30,18 @@ def record(session: Session, tenant: str, clock: Clock | None = None) -> OutboxM
 
 def fill(db: Database, *tenants: str) -> list[int]:
     with db.sessions() as session, session.begin():
-        rows = [record(session, tenant) for tenant in tenants]
-        session.flush()
-        return [row.id for row in rows]
+        return [stored(session, record(session, tenant)).id for tenant in tenants]
+
+
+def stored(session: Session, record: OutboxRecord) -> OutboxMessage:
+    return session.scalars(
+        select(OutboxMessage).where(OutboxMessage.event_id == record.event_id)
+    ).one()
 
 
 def test_a_recorded_event_is_a_complete_cloudevent(db: Database) -> None:
     with db.sessions() as session, session.begin():
-        message = record(session, TENANT)
+        message = stored(session, record(session, TENANT))
 
     assert message.envelope == {
         "specversion": "1.0", "id": message.event_id, "type": topics.QUOTE_ACCEPTED.name,
@@ -163,8 +169,7 @@ def test_a_tenants_rows_become_claimable_in_id_order_whatever_order_their_writer
     order."""
     first = postgres.sessions()
     first.begin()
-    held = record(first, TENANT)
-    first.flush()  # id taken, not committed
+    held = stored(first, record(first, TENANT))  # id taken, not committed
 
     def second_writer() -> None:
         with postgres.sessions() as session, session.begin():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,29 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        return envelope_of(self.record_value)
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        return kafka_headers(self.record_headers)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class OutboxRecord:
+    """One CloudEvent's Kafka record as the outbox stores it, as plain values: recorders insert
+    these and publishers claim them without ORM objects (an outbox row is never changed but
+    by id)."""
+
+    event_id: str
+    tenant_id: str
+    topic: str
+    record_value: bytes
+    record_key: bytes
+    record_headers: list[list[str]]
+    created_at: datetime
 
     @property
     def envelope(self) -> dict[str, Any]:
