@@ -20,17 +20,17 @@ serialises every writer.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy import JSON, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from marketplace.domain import bulk
 from marketplace.domain.models import OutboxMessage, OutboxStatus
 from marketplace.domain.models.outbox_message import OutboxRecord
 from marketplace.events import envelope, topics
@@ -115,41 +115,19 @@ class Context:
 
 
 def insert_outbox(session: Session, records: Sequence[OutboxRecord]) -> None:
-    """Insert `records` as pending rows, ids in their order: one statement. On PostgreSQL the
-    columns go as arrays, unnested in order, so the statement's text is the same for any
-    number of rows (parsed once, prepared) and needs nothing back."""
+    """Insert `records` as pending rows, ids in their order: one statement (`bulk`)."""
     if not records:
         return
-    table = OutboxMessage.__table__
     columns = {name: [getattr(record, name) for record in records] for name in _RECORD_FIELDS}
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        connection.execute(
-            sa.insert(OutboxMessage),
-            [
-                {**dict(zip(columns, row, strict=True)), **_PENDING}
-                for row in zip(*columns.values(), strict=True)
-            ],
-        )
+        connection.execute(sa.insert(OutboxMessage), bulk.as_rows(columns, _PENDING))
         return
-    columns["record_headers"] = [json.dumps(headers) for headers in columns["record_headers"]]
-    arrays = [
-        sa.cast(values, ARRAY(sa.Text if name == "record_headers" else table.c[name].type))
-        for name, values in columns.items()
-    ]
-    rows = func.unnest(*arrays).table_valued(*columns, with_ordinality="n").render_derived()
-    values = [
-        sa.cast(rows.c[name], JSON) if name == "record_headers" else rows.c[name]
-        for name in columns
-    ]
-    pending = [sa.literal(value) for value in _PENDING.values()]
-    connection.execute(
-        sa.insert(OutboxMessage).from_select(
-            [*columns, *_PENDING], select(*values, *pending).order_by(rows.c.n)
-        )
-    )
+    names, query = bulk.unnested(_OUTBOX, columns, constants=_PENDING)
+    connection.execute(sa.insert(OutboxMessage).from_select(names, query))
 
 
+_OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[assignment]
 _RECORD_FIELDS = [field.name for field in fields(OutboxRecord)]
 _PENDING = {"status": OutboxStatus.PENDING.value, "attempts": 0}
 """What every new row starts as."""

@@ -31,10 +31,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from marketplace.domain import (
+    bulk,
     event_contexts,
     orders,
     payouts,
@@ -163,22 +165,24 @@ def _claim_in_inbox(
 ) -> set[InboxKey]:
     """Insert the inbox rows of `events` in one statement; the keys that were not there."""
     topic_of = {key: event.topic.name for key, event in zip(keys, events, strict=True)}
+    in_order = sorted(topic_of)  # one lock order, so batches that share events never deadlock
+    columns = {
+        "tenant_id": [tenant for tenant, _, _ in in_order],
+        "source": [source for _, source, _ in in_order],
+        "event_id": [event_id for _, _, event_id in in_order],
+        "topic": [topic_of[key] for key in in_order],
+    }
     now = ctx.now()
-    rows = [
-        {"tenant_id": key[0], "source": key[1], "event_id": key[2], "topic": topic_of[key],
-         "processed_at": now}
-        for key in sorted(topic_of)  # one lock order, so batches that share events never deadlock
-    ]  # fmt: skip
-    dialect = postgresql if ctx.session.get_bind().dialect.name == "postgresql" else sqlite
-    inbox = InboxEntry.__table__
-    statement = (
-        dialect.insert(inbox)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.tenant_id, inbox.c.source, inbox.c.event_id)
-    )
-    # The rows as parameters, not values: one compiled statement for every batch, which
-    # SQLAlchemy sends as one multi-row INSERT ("insertmanyvalues"), rows in this order.
-    inserted = ctx.session.connection().execute(statement, rows)
+    inbox: Table = InboxEntry.__table__  # type: ignore[assignment]
+    returned = (inbox.c.tenant_id, inbox.c.source, inbox.c.event_id)
+    connection = ctx.session.connection()
+    if connection.dialect.name == "postgresql":
+        names, query = bulk.unnested(inbox, columns, constants={"processed_at": now})
+        unnested = postgresql.insert(inbox).from_select(names, query).on_conflict_do_nothing()
+        inserted = connection.execute(unnested.returning(*returned))
+    else:
+        each = sqlite.insert(inbox).on_conflict_do_nothing().returning(*returned)
+        inserted = connection.execute(each, bulk.as_rows(columns, {"processed_at": now}))
     return {(tenant, source, event_id) for tenant, source, event_id in inserted}
 
 

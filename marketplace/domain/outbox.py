@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from marketplace.domain import repository
+from marketplace.domain import bulk
 from marketplace.domain.models import OutboxMessage, OutboxStatus
 from marketplace.domain.models.outbox_message import OutboxRecord
 
@@ -106,7 +106,7 @@ def _update(session: Session, messages: Iterable[ClaimedRow], **values: Any) -> 
     if ids:
         session.execute(
             update(OutboxMessage)
-            .where(repository.among(session, (OutboxMessage.id,), ids))
+            .where(bulk.among(session, (OutboxMessage.id,), ids))
             .values(**values)
             .execution_options(synchronize_session=False)  # claimed rows are not ORM objects
         )
@@ -173,7 +173,7 @@ def _tenant_prefixes(session: Session, claimed: Iterable[ClaimedRow]) -> list[Cl
         select(OutboxMessage.tenant_id, OutboxMessage.id)
         .where(
             OutboxMessage.status == OutboxStatus.PENDING,
-            repository.among(session, (OutboxMessage.tenant_id,), [(t,) for t in by_tenant]),
+            bulk.among(session, (OutboxMessage.tenant_id,), [(t,) for t in by_tenant]),
             OutboxMessage.id <= max(message.id for message in claimed),
         )
         .order_by(OutboxMessage.id)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketplace.domain import orders, repository, sellers, tenants
+from marketplace.domain import bulk, orders, repository, sellers, tenants
 from marketplace.domain.context import Context
 from marketplace.domain.errors import InvalidInput, NotYetKnown
 from marketplace.domain.models import Order, OrderStatus, Payout
@@ -93,7 +93,7 @@ def prefetch_released(session: Session, orders: Iterable[tuple[str, str]]) -> No
         return
     released = session.execute(
         select(Payout.tenant_id, Payout.order_id, func.sum(Payout.amount))
-        .where(repository.among(session, (Payout.tenant_id, Payout.order_id), wanted))
+        .where(bulk.among(session, (Payout.tenant_id, Payout.order_id), wanted))
         .group_by(Payout.tenant_id, Payout.order_id)
     ).all()
     totals = session.info.setdefault(repository.PREFETCHED_TOTALS, {})

@@ -18,15 +18,13 @@ What is prefetched is forgotten when its savepoint is rolled back (the caller's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy import ColumnElement, event, func, inspect, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from marketplace.domain import inputs
+from marketplace.domain import bulk, inputs
 from marketplace.domain.errors import NotFound
 
 
@@ -56,7 +54,7 @@ def prefetch(
     keyed: type[_Keyed] = model  # type: ignore[assignment]
     query = (
         select(model)
-        .where(among(session, (keyed.tenant_id, keyed.id), wanted))
+        .where(bulk.among(session, (keyed.tenant_id, keyed.id), wanted))
         .order_by(keyed.tenant_id, keyed.id)
     )
     if lock:
@@ -69,25 +67,6 @@ def prefetch(
     # The identity map holds unchanged rows weakly: held here, they stay until forgotten.
     session.info.setdefault(PREFETCHED_ROWS, []).extend(rows)
     return rows
-
-
-def among(
-    session: Session, columns: tuple[Any, ...], values: Sequence[tuple[Any, ...]]
-) -> ColumnElement[bool]:
-    """`(columns) IN values`. On PostgreSQL as one array parameter per column, unnested: the
-    statement's text is the same however many values there are, so psycopg parses it once and
-    PostgreSQL prepares it, where an IN list is new text for every batch size."""
-    if session.get_bind().dialect.name != "postgresql":
-        if len(columns) == 1:
-            return columns[0].in_([value for (value,) in values])
-        return tuple_(*columns).in_(values)
-    arrays = [
-        sa.cast(list(column_values), ARRAY(column.type))
-        for column, column_values in zip(columns, zip(*values, strict=True), strict=True)
-    ]
-    names = [f"v{n}" for n in range(len(columns))]
-    listed = func.unnest(*arrays).table_valued(*names).render_derived()
-    return tuple_(*columns).in_(select(*listed.c))
 
 
 @event.listens_for(Session, "pending_to_persistent")

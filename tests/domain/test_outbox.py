@@ -55,6 +55,8 @@ def test_a_recorded_event_is_a_complete_cloudevent(db: Database) -> None:
         0,
         topics.QUOTE_ACCEPTED.name,
     )
+    assert message.record_key == TENANT.encode()
+    assert message.headers == [("content-type", b"application/cloudevents+json")]
     assert uuid.UUID(message.event_id)
 
 
