@@ -155,7 +155,9 @@ def _apply_in_turn(
                 continue
             claimed.discard(key)
             entity = EFFECTS[event.topic.name](ctx, key[0], event)
-            logger.info("%s %s from %s: applied", event.topic.name, event.id, event.source)
+            # DEBUG: at INFO, a line per event costs more than its inbox row; the task's result
+            # (logged by Celery) counts what a batch applied, and a duplicate is logged above.
+            logger.debug("%s %s from %s: applied", event.topic.name, event.id, event.source)
             applied.append(Applied(duplicate=False, entity=entity))
     return applied
 
