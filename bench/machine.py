@@ -47,11 +47,13 @@ def describe(before: Load, after: Load) -> str:
 
 
 def _servers() -> dict[str, int]:
-    """The PostgreSQL postmaster and the Redis server of the stack, found by their port."""
+    """The PostgreSQL postmaster and the Redis server of the stack, found by their port, and
+    the Kafka broker `make services` runs (its JVM; by its state directory)."""
     found: dict[str, int] = {}
     wanted = {
         "postgres": (b"postgres", f"-p\0{services.POSTGRES[2]}".encode()),
         "redis": (b"redis-server", f":{services.REDIS[2]}".encode()),
+        "kafka": (b"java", b"marketplace-services/kafka/server.properties"),
     }
     for entry in Path("/proc").iterdir():
         try:

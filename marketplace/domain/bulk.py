@@ -1,10 +1,14 @@
-"""Statements over many rows whose text does not depend on how many there are.
+"""Statements over many rows whose text does not depend on how many there are, built once.
 
 An `IN (…)` list or a multi-row `VALUES` is new SQL text for every number of rows: SQLAlchemy
 renders it, psycopg parses it (it caches only short statements), PostgreSQL plans it afresh.
 On PostgreSQL these take one array parameter per column instead, unnested in the statement,
 so a batch of any size sends the same text, which psycopg parses once and PostgreSQL prepares.
-SQLite, which has no arrays, gets the plain forms.
+SQLite, which has no arrays, gets an expanding `IN` and an executemany.
+
+Building a statement and its cache key costs SQLAlchemy about a millisecond, more than
+running it; so the statements here take their values as parameters, and the callers build
+each statement once per dialect (`functools.cache`) and pass `values(...)` at execution.
 """
 
 from __future__ import annotations
@@ -13,42 +17,51 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+POSTGRESQL = "postgresql"
 
-def among(
-    session: Session, columns: tuple[Any, ...], values: Sequence[tuple[Any, ...]]
-) -> ColumnElement[bool]:
-    """`(columns) IN values`."""
-    if session.get_bind().dialect.name != "postgresql":
-        if len(columns) == 1:
-            return columns[0].in_([value for (value,) in values])
-        return tuple_(*columns).in_(values)
-    arrays = [
-        sa.cast(list(column_values), ARRAY(column.type))
-        for column, column_values in zip(columns, zip(*values, strict=True), strict=True)
-    ]
-    names = [f"v{n}" for n in range(len(columns))]
-    listed = func.unnest(*arrays).table_valued(*names).render_derived()
-    return tuple_(*columns).in_(select(*listed.c))
+
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def among(dialect: str, columns: Sequence[Any], name: str = "among") -> ColumnElement[bool]:
+    """`(columns) IN` the rows passed as `among_values(dialect, rows, name)`."""
+    if dialect != POSTGRESQL:
+        target = columns[0] if len(columns) == 1 else tuple_(*columns)
+        return target.in_(bindparam(name, expanding=True))
+    arrays = [_array(f"{name}_{n}", column.type) for n, column in enumerate(columns)]
+    listed = func.unnest(*arrays).table_valued(*(f"v{n}" for n in range(len(columns))))
+    return tuple_(*columns).in_(select(*listed.render_derived().c))
+
+
+def among_values(
+    dialect: str, rows: Sequence[tuple[Any, ...]], name: str = "among"
+) -> dict[str, Any]:
+    if dialect != POSTGRESQL:
+        return {name: [row[0] if len(row) == 1 else row for row in rows]}
+    return {f"{name}_{n}": list(column) for n, column in enumerate(zip(*rows, strict=True))}
 
 
 def unnested(
-    table: sa.Table, columns: Mapping[str, Sequence[Any]], *, constants: Mapping[str, Any]
-) -> tuple[list[str], Select[Any]]:
-    """PostgreSQL: the rows given column by column (`columns`, each of `table`'s type) plus
-    `constants`, as a SELECT yielding them in the order given, for `INSERT … FROM SELECT`; and
-    the column names it yields, in order."""
-    arrays = [
-        sa.cast(list(values), ARRAY(table.c[name].type, dimensions=1))  # a JSON item is one
-        for name, values in columns.items()
-    ]
-    rows = func.unnest(*arrays).table_valued(*columns, with_ordinality="n").render_derived()
-    fixed = [sa.literal(value, table.c[name].type) for name, value in constants.items()]
-    query = select(*(rows.c[name] for name in columns), *fixed).order_by(rows.c.n)
-    return [*columns, *constants], query
+    table: sa.Table, names: Sequence[str], constants: Sequence[str] = (), name: str = "rows"
+) -> Select[Any]:
+    """PostgreSQL: the rows passed as `unnested_values(columns, constants, name)`, column by
+    column (`names`, each of `table`'s type) plus the `constants`, in the order given: for
+    `INSERT … FROM SELECT`, whose columns are `[*names, *constants]`."""
+    arrays = [_array(f"{name}_{column}", table.c[column].type) for column in names]
+    rows = func.unnest(*arrays).table_valued(*names, with_ordinality="n").render_derived()
+    fixed = [bindparam(f"{name}_{column}", type_=table.c[column].type) for column in constants]
+    return select(*(rows.c[column] for column in names), *fixed).order_by(rows.c.n)
+
+
+def unnested_values(
+    columns: Mapping[str, Sequence[Any]], constants: Mapping[str, Any], name: str = "rows"
+) -> dict[str, Any]:
+    return {f"{name}_{column}": value for column, value in {**columns, **constants}.items()}
 
 
 def as_rows(
@@ -59,3 +72,8 @@ def as_rows(
         {**dict(zip(columns, row, strict=True)), **constants}
         for row in zip(*columns.values(), strict=True)
     ]
+
+
+def _array(name: str, item: Any) -> ColumnElement[Any]:
+    array = ARRAY(item, dimensions=1)  # one dimension: a JSON item is a value, not a sub-array
+    return sa.cast(bindparam(name, type_=array), array)

@@ -20,6 +20,7 @@ serialises every writer.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -120,14 +121,19 @@ def insert_outbox(session: Session, records: Sequence[OutboxRecord]) -> None:
         return
     columns = {name: [getattr(record, name) for record in records] for name in _RECORD_FIELDS}
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != bulk.POSTGRESQL:
         connection.execute(sa.insert(OutboxMessage), bulk.as_rows(columns, _PENDING))
-        return
-    names, query = bulk.unnested(_OUTBOX, columns, constants=_PENDING)
-    connection.execute(sa.insert(OutboxMessage).from_select(names, query))
+    else:
+        connection.execute(_insert_unnested(), bulk.unnested_values(columns, _PENDING))
 
 
-_OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[assignment]
+@functools.cache
+def _insert_unnested() -> sa.Insert:
+    table: sa.Table = OutboxMessage.__table__  # type: ignore[assignment]
+    rows = bulk.unnested(table, _RECORD_FIELDS, list(_PENDING))
+    return sa.insert(OutboxMessage).from_select([*_RECORD_FIELDS, *_PENDING], rows)
+
+
 _RECORD_FIELDS = [field.name for field in fields(OutboxRecord)]
 _PENDING = {"status": OutboxStatus.PENDING.value, "attempts": 0}
 """What every new row starts as."""
@@ -143,11 +149,14 @@ def lock_tenant_outboxes(session: Session, tenant_ids: Iterable[str]) -> None:
     wanted = sorted(set(tenant_ids))
     if not wanted or session.get_bind().dialect.name != "postgresql":
         return
-    tenants = (
-        select(func.unnest(sa.cast(wanted, ARRAY(sa.Text))).label("tenant"))
-        .order_by("tenant")
-        .subquery()
-    )
-    lock = func.pg_advisory_xact_lock(OUTBOX_LOCK_NAMESPACE, func.hashtext(tenants.c.tenant))
     with session.no_autoflush:  # it reads nothing: pending writes may wait
-        session.execute(select(func.count(lock)).select_from(tenants))
+        session.execute(_lock_statement(), {"tenants": wanted})
+
+
+@functools.cache
+def _lock_statement() -> sa.Select[int]:
+    tenants_array = ARRAY(sa.Text)
+    wanted = sa.cast(sa.bindparam("tenants", type_=tenants_array), tenants_array)
+    tenants = select(func.unnest(wanted).label("tenant")).order_by("tenant").subquery()
+    lock = func.pg_advisory_xact_lock(OUTBOX_LOCK_NAMESPACE, func.hashtext(tenants.c.tenant))
+    return select(func.count(lock)).select_from(tenants)

@@ -24,16 +24,18 @@ The dispatch table has exactly one effect per consumed topic, checked at import.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from marketplace.domain import (
     bulk,
@@ -174,18 +176,29 @@ def _claim_in_inbox(
         "event_id": [event_id for _, _, event_id in in_order],
         "topic": [topic_of[key] for key in in_order],
     }
-    now = ctx.now()
+    constants = {"processed_at": ctx.now()}
+    connection = ctx.session.connection()
+    if connection.dialect.name == bulk.POSTGRESQL:
+        inserted = connection.execute(
+            _claim_statement(bulk.POSTGRESQL), bulk.unnested_values(columns, constants)
+        )
+    else:
+        inserted = connection.execute(
+            _claim_statement(connection.dialect.name), bulk.as_rows(columns, constants)
+        )
+    return {(tenant, source, event_id) for tenant, source, event_id in inserted}
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> ReturningInsert[Any]:
     inbox: Table = InboxEntry.__table__  # type: ignore[assignment]
     returned = (inbox.c.tenant_id, inbox.c.source, inbox.c.event_id)
-    connection = ctx.session.connection()
-    if connection.dialect.name == "postgresql":
-        names, query = bulk.unnested(inbox, columns, constants={"processed_at": now})
-        unnested = postgresql.insert(inbox).from_select(names, query).on_conflict_do_nothing()
-        inserted = connection.execute(unnested.returning(*returned))
-    else:
-        each = sqlite.insert(inbox).on_conflict_do_nothing().returning(*returned)
-        inserted = connection.execute(each, bulk.as_rows(columns, {"processed_at": now}))
-    return {(tenant, source, event_id) for tenant, source, event_id in inserted}
+    if dialect != bulk.POSTGRESQL:
+        return sqlite.insert(inbox).on_conflict_do_nothing().returning(*returned)
+    names = ["tenant_id", "source", "event_id", "topic"]
+    rows = bulk.unnested(inbox, names, ["processed_at"])
+    claim = postgresql.insert(inbox).from_select([*names, "processed_at"], rows)
+    return claim.on_conflict_do_nothing().returning(*returned)
 
 
 def _prefetch(

@@ -12,6 +12,7 @@ transaction ends). That a tenant's ids follow its commit order is the recorders'
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Select, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.domain import bulk
@@ -81,35 +82,50 @@ def claim_pending(session: Session, *, limit: int, older_than: datetime | None =
 def mark_sent(session: Session, messages: Iterable[ClaimedRow]) -> None:
     """Settled as sent, one more attempt counted: in the same statement, since a send that
     fails rolls back its whole transaction and so could count nothing anyway."""
-    _update(
-        session,
-        messages,
-        status=OutboxStatus.SENT,
-        sent_at=datetime.now(UTC),
-        attempts=OutboxMessage.attempts + 1,
-    )
+    _update(session, messages, OutboxStatus.SENT, attempted=True, sent_at=datetime.now(UTC))
 
 
 def mark_skipped(session: Session, messages: Iterable[ClaimedRow]) -> None:
     """Settled without sending (Kafka disabled): never claimed again."""
-    _update(session, messages, status=OutboxStatus.SKIPPED)
+    _update(session, messages, OutboxStatus.SKIPPED, attempted=False)
 
 
 def mark_parked(session: Session, messages: Iterable[ClaimedRow]) -> None:
     """Set aside a row Kafka will never take: it no longer holds back its tenant's later rows."""
-    _update(session, messages, status=OutboxStatus.PARKED, attempts=OutboxMessage.attempts + 1)
+    _update(session, messages, OutboxStatus.PARKED, attempted=True)
 
 
-def _update(session: Session, messages: Iterable[ClaimedRow], **values: Any) -> None:
-    """One UPDATE for all the rows (not one a row)."""
+def _update(
+    session: Session,
+    messages: Iterable[ClaimedRow],
+    status: OutboxStatus,
+    *,
+    attempted: bool,
+    sent_at: datetime | None = None,
+) -> None:
+    """One UPDATE for all the rows (not one a row); `attempted` counts an attempt."""
     ids = [(message.id,) for message in messages]
     if ids:
-        session.execute(
-            update(OutboxMessage)
-            .where(bulk.among(session, (OutboxMessage.id,), ids))
-            .values(**values)
-            .execution_options(synchronize_session=False)  # claimed rows are not ORM objects
-        )
+        dialect = bulk.dialect_of(session)
+        values = {"status": status.value, **bulk.among_values(dialect, ids)}
+        if sent_at is not None:
+            values["sent_at"] = sent_at
+        session.execute(_update_statement(dialect, attempted, sent_at is not None), values)
+
+
+@functools.cache
+def _update_statement(dialect: str, attempted: bool, sent: bool) -> Update:
+    changes: dict[str, Any] = {"status": bindparam("status")}
+    if attempted:
+        changes["attempts"] = OutboxMessage.attempts + 1
+    if sent:
+        changes["sent_at"] = bindparam("sent_at", type_=OutboxMessage.__table__.c.sent_at.type)
+    return (
+        update(OutboxMessage)
+        .where(bulk.among(dialect, (OutboxMessage.id,)))
+        .values(changes)
+        .execution_options(synchronize_session=False)  # claimed rows are not ORM objects
+    )
 
 
 def parked_count(session: Session) -> int:
@@ -169,15 +185,10 @@ def _tenant_prefixes(session: Session, claimed: Iterable[ClaimedRow]) -> list[Cl
         by_tenant[message.tenant_id].append(message)
     if not by_tenant:
         return []
-    pending = session.execute(
-        select(OutboxMessage.tenant_id, OutboxMessage.id)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            bulk.among(session, (OutboxMessage.tenant_id,), [(t,) for t in by_tenant]),
-            OutboxMessage.id <= max(message.id for message in claimed),
-        )
-        .order_by(OutboxMessage.id)
-    ).all()
+    dialect = bulk.dialect_of(session)
+    values = bulk.among_values(dialect, [(tenant,) for tenant in by_tenant])
+    last = max(message.id for message in claimed)
+    pending = session.execute(_pending_of_tenants(dialect), {**values, "last": last}).all()
     sequence: dict[str, list[int]] = defaultdict(list)
     for tenant_id, message_id in pending:
         sequence[tenant_id].append(message_id)
@@ -188,3 +199,17 @@ def _tenant_prefixes(session: Session, claimed: Iterable[ClaimedRow]) -> list[Cl
                 break
             kept.add(message.id)
     return [message for message in claimed if message.id in kept]
+
+
+@functools.cache
+def _pending_of_tenants(dialect: str) -> Select[str, int]:
+    """The pending rows of the `among` tenants up to id `last`, in id order."""
+    return (
+        select(OutboxMessage.tenant_id, OutboxMessage.id)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            bulk.among(dialect, (OutboxMessage.tenant_id,)),
+            OutboxMessage.id <= bindparam("last"),
+        )
+        .order_by(OutboxMessage.id)
+    )

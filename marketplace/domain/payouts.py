@@ -12,10 +12,11 @@ no more than the order's amount (what the buyer paid into escrow). A dispute set
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from marketplace.domain import bulk, orders, repository, sellers, tenants
@@ -91,14 +92,20 @@ def prefetch_released(session: Session, orders: Iterable[tuple[str, str]]) -> No
     wanted = sorted(set(orders))
     if not wanted:
         return
-    released = session.execute(
-        select(Payout.tenant_id, Payout.order_id, func.sum(Payout.amount))
-        .where(bulk.among(session, (Payout.tenant_id, Payout.order_id), wanted))
-        .group_by(Payout.tenant_id, Payout.order_id)
-    ).all()
+    dialect = bulk.dialect_of(session)
+    released = session.execute(_released_query(dialect), bulk.among_values(dialect, wanted)).all()
     totals = session.info.setdefault(repository.PREFETCHED_TOTALS, {})
     totals.update({(RELEASED, tenant, order): 0 for tenant, order in wanted})
     totals.update({(RELEASED, tenant, order): int(amount) for tenant, order, amount in released})
+
+
+@functools.cache
+def _released_query(dialect: str) -> Select[str, str, int]:
+    return (
+        select(Payout.tenant_id, Payout.order_id, func.sum(Payout.amount))
+        .where(bulk.among(dialect, (Payout.tenant_id, Payout.order_id)))
+        .group_by(Payout.tenant_id, Payout.order_id)
+    )
 
 
 def _prefetched(ctx: Context) -> dict[tuple[str, str, str], int]:

@@ -18,10 +18,11 @@ What is prefetched is forgotten when its savepoint is rolled back (the caller's 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Select, event, inspect, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from marketplace.domain import bulk, inputs
@@ -51,15 +52,9 @@ def prefetch(
     wanted = sorted(set(keys))
     if not wanted:
         return []
-    keyed: type[_Keyed] = model  # type: ignore[assignment]
-    query = (
-        select(model)
-        .where(bulk.among(session, (keyed.tenant_id, keyed.id), wanted))
-        .order_by(keyed.tenant_id, keyed.id)
-    )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    rows = list(session.scalars(query).all())
+    dialect = bulk.dialect_of(session)
+    query = _prefetch_query(model, lock, dialect)  # type: ignore[arg-type]  # a class hashes
+    rows: list[T] = list(session.scalars(query, bulk.among_values(dialect, wanted)).all())
     known: dict[tuple[Any, str, str], bool] = session.info.setdefault(PREFETCHED, {})
     for tenant_id, entity_id in wanted:
         key = (model, tenant_id, entity_id)
@@ -67,6 +62,19 @@ def prefetch(
     # The identity map holds unchanged rows weakly: held here, they stay until forgotten.
     session.info.setdefault(PREFETCHED_ROWS, []).extend(rows)
     return rows
+
+
+@functools.cache
+def _prefetch_query(model: type[_Keyed], lock: bool, dialect: str) -> Select[Any]:
+    keyed = model
+    query: Select[Any] = (
+        select(model)
+        .where(bulk.among(dialect, (keyed.tenant_id, keyed.id)))
+        .order_by(keyed.tenant_id, keyed.id)
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return query
 
 
 @event.listens_for(Session, "pending_to_persistent")
