@@ -135,12 +135,13 @@ def make_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
     return KafkaConsumer(**options)
 
 
-BRIDGE_FETCH: dict[str, Any] = {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 100}
-"""The bridge's fetches wait up to 100 ms for 64 KiB (about a hundred events): a steady flow
-then reaches the workers in tasks of tens of events instead of one to three, and a worker's
-cost is mostly per task (a transaction, a publish, a Kafka flush); a burst fills 64 KiB at
-once. Measured at a steady 200 ev/s (`make bench`): 25 ms kept tasks at ~11 events and the
-backlog grew; 100 ms, ~26 events a task and the workers keep up."""
+BRIDGE_FETCH: dict[str, Any] = {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms": 25}
+"""The bridge's fetches wait up to 25 ms for 64 KiB (about a hundred events): a steady flow
+then reaches the workers in tasks of several events instead of one or two, and a worker's
+cost is still partly per task (a transaction, a publish, a Kafka flush); a burst fills 64 KiB
+at once. Measured at a steady 200 ev/s (`make bench`, 2026-12-03): 100 ms gave ~26 events a
+task and p50 130 ms end to end; 25 ms, ~8 a task and p50 73–90 ms; 10 ms, ~5 a task, and both
+cores saturated on per-task work while the backlog grew."""
 
 
 def make_admin(settings: Settings) -> KafkaAdminClient:

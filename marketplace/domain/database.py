@@ -87,6 +87,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def _configure_postgresql(engine: Engine) -> None:
+    # The rows the ORM inserts in one flush (a batch's payouts, reviews…) as one multi-row
+    # INSERT rather than one statement a row: 1 statement a batch instead of 1 an event.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
