@@ -38,6 +38,7 @@ __all__ = [
     "mark_sent",
     "mark_skipped",
     "parked_count",
+    "row_of",
     "pending_count",
     "sent_after",
     "settled_up_to",
@@ -126,6 +127,13 @@ def _update_statement(dialect: str, attempted: bool, sent: bool) -> Update:
         .values(changes)
         .execution_options(synchronize_session=False)  # claimed rows are not ORM objects
     )
+
+
+def row_of(session: Session, record: OutboxRecord) -> OutboxMessage:
+    """The stored row of a recorded event (its id, its status), by its CloudEvent id."""
+    return session.scalars(
+        select(OutboxMessage).where(OutboxMessage.event_id == record.event_id)
+    ).one()
 
 
 def parked_count(session: Session) -> int:

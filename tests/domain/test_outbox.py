@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.domain import listings, outbox
@@ -30,18 +29,12 @@ def record(session: Session, tenant: str, clock: Clock | None = None) -> OutboxR
 
 def fill(db: Database, *tenants: str) -> list[int]:
     with db.sessions() as session, session.begin():
-        return [stored(session, record(session, tenant)).id for tenant in tenants]
-
-
-def stored(session: Session, record: OutboxRecord) -> OutboxMessage:
-    return session.scalars(
-        select(OutboxMessage).where(OutboxMessage.event_id == record.event_id)
-    ).one()
+        return [outbox.row_of(session, record(session, tenant)).id for tenant in tenants]
 
 
 def test_a_recorded_event_is_a_complete_cloudevent(db: Database) -> None:
     with db.sessions() as session, session.begin():
-        message = stored(session, record(session, TENANT))
+        message = outbox.row_of(session, record(session, TENANT))
 
     assert message.envelope == {
         "specversion": "1.0", "id": message.event_id, "type": topics.QUOTE_ACCEPTED.name,
@@ -171,7 +164,7 @@ def test_a_tenants_rows_become_claimable_in_id_order_whatever_order_their_writer
     order."""
     first = postgres.sessions()
     first.begin()
-    held = stored(first, record(first, TENANT))  # id taken, not committed
+    held = outbox.row_of(first, record(first, TENANT))  # id taken, not committed
 
     def second_writer() -> None:
         with postgres.sessions() as session, session.begin():
