@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from marketplace.consumer.errors import Unavailable
-
 logger = logging.getLogger(__name__)
 
 
@@ -37,12 +35,12 @@ class RenewingProducer:
 
     @contextmanager
     def sending(self) -> Iterator[KafkaProducer]:
-        """The producer, for one send that waits for Kafka; dropped if the send fails for
-        Kafka's sake (`KafkaError`, or an `Unavailable` raised on one)."""
+        """The producer, for one send that waits for Kafka; dropped if the send raises a
+        `KafkaError`."""
         producer = self.current
         try:
             yield producer
-        except (KafkaError, Unavailable):
+        except KafkaError:
             self._drop(producer)
             raise
 

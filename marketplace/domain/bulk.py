@@ -8,7 +8,8 @@ SQLite, which has no arrays, gets an expanding `IN` and an executemany.
 
 Building a statement and its cache key costs SQLAlchemy about a millisecond, more than
 running it; so the statements here take their values as parameters, and the callers build
-each statement once per dialect (`functools.cache`) and pass `values(...)` at execution.
+each statement once per dialect (`functools.cache`) and pass `among_values(…)` or
+`rows(…)` at execution.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -46,28 +48,29 @@ def among_values(
     return {f"{name}_{n}": list(column) for n, column in enumerate(zip(*rows, strict=True))}
 
 
-def unnested(
-    table: sa.Table, names: Sequence[str], constants: Sequence[str] = (), name: str = "rows"
-) -> Select[Any]:
-    """PostgreSQL: the rows passed as `unnested_values(columns, constants, name)`, column by
-    column (`names`, each of `table`'s type) plus the `constants`, in the order given: for
-    `INSERT … FROM SELECT`, whose columns are `[*names, *constants]`."""
-    arrays = [_array(f"{name}_{column}", table.c[column].type) for column in names]
-    rows = func.unnest(*arrays).table_valued(*names, with_ordinality="n").render_derived()
-    fixed = [bindparam(f"{name}_{column}", type_=table.c[column].type) for column in constants]
-    return select(*(rows.c[column] for column in names), *fixed).order_by(rows.c.n)
+def insert(
+    dialect: str, table: sa.Table, names: Sequence[str], constants: Sequence[str] = ()
+) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of the rows `rows(dialect, …)` passes, ids (if any) in their order: on
+    PostgreSQL a SELECT unnesting one array per column of `names` (each of `table`'s type) plus
+    the `constants`; elsewhere a plain INSERT, run as an executemany. The dialect's own
+    construct, so `on_conflict_do_nothing()` is there."""
+    if dialect != POSTGRESQL:
+        return sqlite.insert(table)
+    arrays = [_array(f"rows_{column}", table.c[column].type) for column in names]
+    listed = func.unnest(*arrays).table_valued(*names, with_ordinality="n").render_derived()
+    fixed = [bindparam(f"rows_{column}", type_=table.c[column].type) for column in constants]
+    in_order = select(*(listed.c[column] for column in names), *fixed).order_by(listed.c.n)
+    return postgresql.insert(table).from_select([*names, *constants], in_order)
 
 
-def unnested_values(
-    columns: Mapping[str, Sequence[Any]], constants: Mapping[str, Any], name: str = "rows"
-) -> dict[str, Any]:
-    return {f"{name}_{column}": value for column, value in {**columns, **constants}.items()}
-
-
-def as_rows(
-    columns: Mapping[str, Sequence[Any]], constants: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """The same rows, one dict each, for an executemany (SQLite)."""
+def rows(
+    dialect: str, columns: Mapping[str, Sequence[Any]], constants: Mapping[str, Any]
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """The parameters of an `insert(dialect, …)`: the rows given column by column, and the
+    values every row shares."""
+    if dialect == POSTGRESQL:
+        return {f"rows_{column}": value for column, value in {**columns, **constants}.items()}
     return [
         {**dict(zip(columns, row, strict=True)), **constants}
         for row in zip(*columns.values(), strict=True)

@@ -120,18 +120,14 @@ def insert_outbox(session: Session, records: Sequence[OutboxRecord]) -> None:
     if not records:
         return
     columns = {name: [getattr(record, name) for record in records] for name in _RECORD_FIELDS}
-    connection = session.connection()
-    if connection.dialect.name != bulk.POSTGRESQL:
-        connection.execute(sa.insert(OutboxMessage), bulk.as_rows(columns, _PENDING))
-    else:
-        connection.execute(_insert_unnested(), bulk.unnested_values(columns, _PENDING))
+    dialect = bulk.dialect_of(session)
+    session.connection().execute(_insert_statement(dialect), bulk.rows(dialect, columns, _PENDING))
 
 
 @functools.cache
-def _insert_unnested() -> sa.Insert:
+def _insert_statement(dialect: str) -> sa.Insert:
     table: sa.Table = OutboxMessage.__table__  # type: ignore[assignment]
-    rows = bulk.unnested(table, _RECORD_FIELDS, list(_PENDING))
-    return sa.insert(OutboxMessage).from_select([*_RECORD_FIELDS, *_PENDING], rows)
+    return bulk.insert(dialect, table, _RECORD_FIELDS, list(_PENDING))
 
 
 _RECORD_FIELDS = [field.name for field in fields(OutboxRecord)]
@@ -147,7 +143,7 @@ def lock_tenant_outboxes(session: Session, tenant_ids: Iterable[str]) -> None:
     """Take the tenants' outbox locks, in tenant order, until the transaction ends: one
     statement, whose aggregate takes them one after the other from the sorted subquery."""
     wanted = sorted(set(tenant_ids))
-    if not wanted or session.get_bind().dialect.name != "postgresql":
+    if not wanted or bulk.dialect_of(session) != bulk.POSTGRESQL:
         return
     with session.no_autoflush:  # it reads nothing: pending writes may wait
         session.execute(_lock_statement(), {"tenants": wanted})

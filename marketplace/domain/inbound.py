@@ -33,7 +33,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -176,29 +175,18 @@ def _claim_in_inbox(
         "event_id": [event_id for _, _, event_id in in_order],
         "topic": [topic_of[key] for key in in_order],
     }
-    constants = {"processed_at": ctx.now()}
-    connection = ctx.session.connection()
-    if connection.dialect.name == bulk.POSTGRESQL:
-        inserted = connection.execute(
-            _claim_statement(bulk.POSTGRESQL), bulk.unnested_values(columns, constants)
-        )
-    else:
-        inserted = connection.execute(
-            _claim_statement(connection.dialect.name), bulk.as_rows(columns, constants)
-        )
+    dialect = bulk.dialect_of(ctx.session)
+    values = bulk.rows(dialect, columns, {"processed_at": ctx.now()})
+    inserted = ctx.session.connection().execute(_claim_statement(dialect), values)
     return {(tenant, source, event_id) for tenant, source, event_id in inserted}
 
 
 @functools.cache
 def _claim_statement(dialect: str) -> ReturningInsert[Any]:
     inbox: Table = InboxEntry.__table__  # type: ignore[assignment]
-    returned = (inbox.c.tenant_id, inbox.c.source, inbox.c.event_id)
-    if dialect != bulk.POSTGRESQL:
-        return sqlite.insert(inbox).on_conflict_do_nothing().returning(*returned)
     names = ["tenant_id", "source", "event_id", "topic"]
-    rows = bulk.unnested(inbox, names, ["processed_at"])
-    claim = postgresql.insert(inbox).from_select([*names, "processed_at"], rows)
-    return claim.on_conflict_do_nothing().returning(*returned)
+    claim = bulk.insert(dialect, inbox, names, ["processed_at"]).on_conflict_do_nothing()
+    return claim.returning(inbox.c.tenant_id, inbox.c.source, inbox.c.event_id)
 
 
 def _prefetch(

@@ -66,18 +66,26 @@ class Claimed(list[ClaimedRow]):
 def claim_pending(session: Session, *, limit: int, older_than: datetime | None = None) -> Claimed:
     """Up to `limit` pending rows in id order, locked for this transaction; `older_than` leaves
     younger rows out."""
-    query = select(*_CLAIMED_COLUMNS).where(*_pending(older_than))
-    claimed = [
-        ClaimedRow(*row)
-        for row in session.execute(
-            query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
-        )
-    ]
+    query = _claim_query(aged=older_than is not None)
+    values = {"limit": limit, "older_than": older_than}
+    claimed = [ClaimedRow(*row) for row in session.execute(query, values)]
     in_order = Claimed(_tenant_prefixes(session, claimed))
     in_order.held_back = len(claimed) - len(in_order)
     if in_order.held_back:
         logger.debug("outbox: %d rows wait behind another publisher", in_order.held_back)
     return in_order
+
+
+@functools.cache
+def _claim_query(*, aged: bool) -> Select[Any]:
+    """Built once: a publisher claims after every inbound task (`bulk`'s docstring says why)."""
+    return (
+        select(*_CLAIMED_COLUMNS)
+        .where(*_pending(aged=aged))
+        .order_by(OutboxMessage.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
 
 
 def mark_sent(session: Session, messages: Iterable[ClaimedRow]) -> None:
@@ -176,13 +184,16 @@ def sent_after(
 
 def pending_count(session: Session, *, older_than: datetime | None = None) -> int:
     """The backlog; with `older_than`, only rows created at or before it (left behind)."""
-    return session.scalar(select(func.count()).where(*_pending(older_than))) or 0
+    counted = select(func.count()).where(*_pending(aged=older_than is not None))
+    return session.scalar(counted, {"older_than": older_than}) or 0
 
 
-def _pending(older_than: datetime | None) -> list[ColumnElement[bool]]:
+def _pending(*, aged: bool) -> list[ColumnElement[bool]]:
+    """Pending rows; `aged`: only those created at or before the parameter `older_than`."""
     conditions = [OutboxMessage.status == OutboxStatus.PENDING]
-    if older_than is not None:
-        conditions.append(OutboxMessage.created_at <= older_than)
+    if aged:
+        created = OutboxMessage.__table__.c.created_at
+        conditions.append(OutboxMessage.created_at <= bindparam("older_than", type_=created.type))
     return conditions
 
 

@@ -6,7 +6,7 @@ import enum
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,7 +23,32 @@ class OutboxStatus(enum.StrEnum):
     again, so the tenant's later events flow on; an operator reads it here."""
 
 
-class OutboxMessage(Base):
+class _StoredRecord(Protocol):
+    @property
+    def record_value(self) -> bytes: ...
+
+    @property
+    def record_headers(self) -> list[list[str]]: ...
+
+
+class _ReadsRecord:
+    """How a stored record reads, for the ORM row and the plain one alike."""
+
+    __slots__ = ()
+
+    @property
+    def envelope(self: _StoredRecord) -> dict[str, Any]:
+        """The structured CloudEvent the record carries, for reading (tests, operators)."""
+        cloudevent: dict[str, Any] = json.loads(self.record_value)
+        return cloudevent
+
+    @property
+    def headers(self: _StoredRecord) -> list[tuple[str, bytes]]:
+        """The headers as kafka-python sends them."""
+        return [(name, value.encode()) for name, value in self.record_headers]
+
+
+class OutboxMessage(_ReadsRecord, Base):
     """The Kafka record of one CloudEvent, stored as it will be sent: a publisher sends these
     bytes and rebuilds nothing.
 
@@ -48,17 +73,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    @property
-    def envelope(self) -> dict[str, Any]:
-        return envelope_of(self.record_value)
-
-    @property
-    def headers(self) -> list[tuple[str, bytes]]:
-        return kafka_headers(self.record_headers)
-
 
 @dataclass(frozen=True, eq=False, slots=True)
-class OutboxRecord:
+class OutboxRecord(_ReadsRecord):
     """One CloudEvent's Kafka record as the outbox stores it, as plain values: recorders insert
     these and publishers claim them without ORM objects (an outbox row is never changed but
     by id)."""
@@ -70,22 +87,3 @@ class OutboxRecord:
     record_key: bytes
     record_headers: list[list[str]]
     created_at: datetime
-
-    @property
-    def envelope(self) -> dict[str, Any]:
-        return envelope_of(self.record_value)
-
-    @property
-    def headers(self) -> list[tuple[str, bytes]]:
-        return kafka_headers(self.record_headers)
-
-
-def envelope_of(record_value: bytes) -> dict[str, Any]:
-    """The structured CloudEvent a stored record carries, for reading (tests, operators)."""
-    cloudevent: dict[str, Any] = json.loads(record_value)
-    return cloudevent
-
-
-def kafka_headers(record_headers: list[list[str]]) -> list[tuple[str, bytes]]:
-    """Stored headers as kafka-python sends them."""
-    return [(name, value.encode()) for name, value in record_headers]
