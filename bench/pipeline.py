@@ -77,7 +77,7 @@ class Latency:
     latencies: list[float]
     """Seconds from produced to visible, one per event that arrived."""
     stages: dict[str, list[float]]
-    """produced -> recorded, recorded -> sent, sent -> visible (seconds), from the outbox."""
+    """produced -> claimed -> recorded -> sent -> visible (seconds), from the inbox and outbox."""
     at_end: backlog.Backlog
     visible_at_end: int
     after_drain: backlog.Backlog
@@ -204,8 +204,9 @@ def latency(log_dir: Path, admin: Engine) -> Latency:
         produced = {order.id: p.sent_at[order.id] for order in orders}
         seen = [a.seen_at[i] - produced[i] for i in produced if i in a.seen_at]
         counts = round_trips.between(before, after, stack, events=max(len(seen), 1), since=since)
+        spent = stages.of(stack, produced, p.orders, a.stamped_at, a.seen_at)
         return Latency(
-            len(orders), achieved, seen, stages.of(stack, produced, a.stamped_at, a.seen_at),
+            len(orders), achieved, seen, spent,
             at_end, visible_at_end, after_drain, counts, load_before, load_after,
         )  # fmt: skip
 

@@ -1,5 +1,6 @@
 """Where an event's time went between produced and visible, by the instants the pipeline
-leaves behind: its outbox row's `created_at` (recorded, inside the applying transaction, before
+leaves behind: its inbox row's `processed_at` (claimed by the worker's task, the first thing
+a task does), its outbox row's `created_at` (recorded, inside the applying transaction, before
 its commit) and its outbound record's Kafka timestamp (handed to the worker's producer)."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from sqlalchemy import create_engine, text
 from bench.layout import Stack
 from marketplace.events import topics
 
-RECORDED = "produced -> recorded"
+CLAIMED = "produced -> claimed"
+RECORDED = "claimed -> recorded"
 PUBLISHED = "recorded -> to Kafka"
 DELIVERED = "to Kafka -> visible"
 
@@ -19,6 +21,7 @@ DELIVERED = "to Kafka -> visible"
 def of(
     stack: Stack,
     produced_at: dict[str, float],
+    event_orders: dict[str, str],
     stamped_at: dict[str, float],
     seen_at: dict[str, float],
 ) -> dict[str, list[float]]:
@@ -30,15 +33,26 @@ def of(
                 text("select record_value, created_at from outbox where topic = :t"),
                 {"t": topics.ORDER_COMPLETED.name},
             ).all()
+            claims = connection.execute(
+                text("select event_id, processed_at from inbox where topic = :t"),
+                {"t": topics.ESCROW_RELEASED.name},
+            ).all()
     finally:
         engine.dispose()
-    spent: dict[str, list[float]] = {RECORDED: [], PUBLISHED: [], DELIVERED: []}
+    claimed_at = {
+        event_orders[event_id]: processed_at.timestamp()
+        for event_id, processed_at in claims
+        if event_id in event_orders
+    }
+    spent: dict[str, list[float]] = {CLAIMED: [], RECORDED: [], PUBLISHED: [], DELIVERED: []}
     for value, created_at in rows:
         order_id = json.loads(value)["data"]["id"]
         if order_id not in produced_at:
             continue  # the warm-up's
         recorded = created_at.timestamp()
-        spent[RECORDED].append(recorded - produced_at[order_id])
+        if order_id in claimed_at:
+            spent[CLAIMED].append(claimed_at[order_id] - produced_at[order_id])
+            spent[RECORDED].append(recorded - claimed_at[order_id])
         if order_id in stamped_at:
             spent[PUBLISHED].append(stamped_at[order_id] - recorded)
             spent[DELIVERED].append(seen_at[order_id] - stamped_at[order_id])

@@ -28,10 +28,13 @@ class Producer:
         self.kafka = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         self.sent_at: dict[str, float] = {}
         """Order id -> when its release was handed to the producer (time.time())."""
+        self.orders: dict[str, str] = {}
+        """CloudEvent id -> the order id it releases."""
 
     def send(self, order: PaidOrder) -> None:
         event = order.escrow_released()
         self.sent_at[order.id] = time.time()
+        self.orders[str(event["id"])] = order.id
         self.kafka.send(
             str(event["type"]),
             json.dumps(event).encode(),
