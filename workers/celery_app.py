@@ -14,10 +14,10 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 from kombu import Exchange, Queue
 
-from workers import constants, log_context, runtime, tracing
+from workers import constants, gc_pauses, log_context, runtime, tracing
 
 
 def celery_config() -> dict[str, Any]:
@@ -97,6 +97,13 @@ def _trace_pool_process(**_: Any) -> None:
     """Each pool process makes its own tracer provider: its exporting thread, unlike the
     parent's, survives the fork."""
     tracing.configure(runtime.current().settings, service="marketplace-worker", celery=True)
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def _freeze_startup_objects(**_: Any) -> None:
+    """In the worker's main process once it consumes, and in each pool process."""
+    gc_pauses.freeze_startup_objects()
 
 
 @worker_process_shutdown.connect

@@ -320,7 +320,7 @@ def _bridge(args: argparse.Namespace) -> int:
 
     from marketplace.consumer.metrics import ConsumerMetrics
     from marketplace.consumer.probes import serving
-    from workers import tracing
+    from workers import gc_pauses, tracing
     from workers.bridge import Bridge
     from workers.celery_app import app
     from workers.inbound_ledger import InboundLedger
@@ -343,14 +343,16 @@ def _bridge(args: argparse.Namespace) -> int:
             return 0
         consumer, dead_letters = clients
         ledger = InboundLedger(Runtime(settings).redis)
-        Bridge(
+        bridge = Bridge(
             consumer,
             TaskSender(app, ledger, batch_size=settings.inbound_batch_size),
             dead_letters,
             max_record_bytes=settings.kafka_max_record_bytes,
             stopping=stopping,
             metrics=metrics.of(settings.kafka_consumer_group),
-        ).run()
+        )
+        gc_pauses.freeze_startup_objects()
+        bridge.run()
     return 0
 
 

@@ -24,6 +24,7 @@ from marketplace.consumer.declaration import declaration_of
 from marketplace.consumer.metrics import ConsumerMetrics
 from marketplace.consumer.probes import serving
 from marketplace.errors import PermanentError
+from workers import gc_pauses
 from workers.kafka_clients import connect_reader, make_admin
 from workers.settings import Settings
 
@@ -150,6 +151,7 @@ def run(
         for group_id, members in groups.items()
     ]
     with serving(metrics, settings.metrics_address, metrics_port):
+        gc_pauses.freeze_startup_objects()
         for thread in threads:
             thread.start()
         for thread in threads:
