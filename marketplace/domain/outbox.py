@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -65,12 +64,11 @@ class Claimed(list[ClaimedRow]):
 
 def claim_pending(session: Session, *, limit: int, older_than: datetime | None = None) -> Claimed:
     """Up to `limit` pending rows in id order, locked for this transaction; `older_than` leaves
-    younger rows out."""
-    query = _claim_query(aged=older_than is not None)
+    younger rows out. One statement (`_claim_query`)."""
     values = {"limit": limit, "older_than": older_than}
-    claimed = [ClaimedRow(*row) for row in session.execute(query, values)]
-    in_order = Claimed(_tenant_prefixes(session, claimed))
-    in_order.held_back = len(claimed) - len(in_order)
+    rows = session.execute(_claim_query(aged=older_than is not None), values).all()
+    in_order = Claimed(ClaimedRow(*row[:-1]) for row in rows if row[-1])
+    in_order.held_back = len(rows) - len(in_order)
     if in_order.held_back:
         logger.debug("outbox: %d rows wait behind another publisher", in_order.held_back)
     return in_order
@@ -78,13 +76,38 @@ def claim_pending(session: Session, *, limit: int, older_than: datetime | None =
 
 @functools.cache
 def _claim_query(*, aged: bool) -> Select[Any]:
-    """Built once: a publisher claims after every inbound task (`bulk`'s docstring says why)."""
-    return (
+    """The rows claimed (locked, `SKIP LOCKED`), each with whether it continues its tenant's
+    pending sequence: its place among the tenant's claimed rows is its place among all the
+    tenant's pending rows, so no earlier row of the tenant is another publisher's (claimed rows
+    are pending rows: the two places agree for a row exactly when they agree for every claimed
+    row before it). Built once: a publisher claims after every inbound task (`bulk`)."""
+    claimed = (
         select(*_CLAIMED_COLUMNS)
         .where(*_pending(aged=aged))
         .order_by(OutboxMessage.id)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
+        .cte("claimed")
+    )
+    sequence = (
+        select(
+            OutboxMessage.id,
+            func.row_number()
+            .over(partition_by=OutboxMessage.tenant_id, order_by=OutboxMessage.id)
+            .label("place"),
+        )
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.tenant_id.in_(select(claimed.c.tenant_id)),
+            OutboxMessage.id <= select(func.max(claimed.c.id)).scalar_subquery(),
+        )
+        .cte("sequence")
+    )
+    place_claimed = func.row_number().over(partition_by=claimed.c.tenant_id, order_by=claimed.c.id)
+    return (
+        select(*claimed.c, (sequence.c.place == place_claimed).label("in_sequence"))
+        .join_from(claimed, sequence, sequence.c.id == claimed.c.id)
+        .order_by(claimed.c.id)
     )
 
 
@@ -195,40 +218,3 @@ def _pending(*, aged: bool) -> list[ColumnElement[bool]]:
         created = OutboxMessage.__table__.c.created_at
         conditions.append(OutboxMessage.created_at <= bindparam("older_than", type_=created.type))
     return conditions
-
-
-def _tenant_prefixes(session: Session, claimed: Iterable[ClaimedRow]) -> list[ClaimedRow]:
-    """The claimed rows that continue each tenant's pending sequence without a gap."""
-    by_tenant: dict[str, list[ClaimedRow]] = defaultdict(list)
-    for message in claimed:
-        by_tenant[message.tenant_id].append(message)
-    if not by_tenant:
-        return []
-    dialect = bulk.dialect_of(session)
-    values = bulk.among_values(dialect, [(tenant,) for tenant in by_tenant])
-    last = max(message.id for message in claimed)
-    pending = session.execute(_pending_of_tenants(dialect), {**values, "last": last}).all()
-    sequence: dict[str, list[int]] = defaultdict(list)
-    for tenant_id, message_id in pending:
-        sequence[tenant_id].append(message_id)
-    kept = set()
-    for tenant_id, messages in by_tenant.items():
-        for expected, message in zip(sequence[tenant_id], messages, strict=False):
-            if expected != message.id:
-                break
-            kept.add(message.id)
-    return [message for message in claimed if message.id in kept]
-
-
-@functools.cache
-def _pending_of_tenants(dialect: str) -> Select[str, int]:
-    """The pending rows of the `among` tenants up to id `last`, in id order."""
-    return (
-        select(OutboxMessage.tenant_id, OutboxMessage.id)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            bulk.among(dialect, (OutboxMessage.tenant_id,)),
-            OutboxMessage.id <= bindparam("last"),
-        )
-        .order_by(OutboxMessage.id)
-    )

@@ -554,9 +554,9 @@ def events_of(message: dict[str, Any]) -> list[str]:
 
 
 def publishing(system: System) -> bool:
-    """A publisher is mid-batch: it has claimed outbox rows (its last statement is the claim's
-    check of each tenant's pending sequence, `outbox._tenant_prefixes`) and holds them in an
-    open transaction while Kafka acknowledges the batch."""
+    """A publisher is mid-batch: it has claimed outbox rows (its last statement is the claim,
+    `outbox._claim_query`) and holds them in an open transaction while Kafka acknowledges the
+    batch."""
     engine = create_engine(system.database_url)
     try:
         with engine.connect() as connection:
@@ -565,7 +565,7 @@ def publishing(system: System) -> bool:
                     text(
                         "select count(*) from pg_stat_activity"
                         " where datname = current_database() and state = 'idle in transaction'"
-                        " and query ilike 'SELECT outbox.tenant_id, outbox.id%FROM outbox%'"
+                        " and query ilike 'WITH claimed AS%FOR UPDATE SKIP LOCKED%'"
                     )
                 ).scalar()
             )
