@@ -127,14 +127,15 @@ def apply_batch(self: InboundBatchTask, cloudevents: list[Any]) -> dict[str, int
             retried.append(cloudevent)
         else:
             dead.append((cloudevent, task_base.permanent(outcome), event.topic.task or ""))
+    # What the batch recorded goes out first: the rest is bookkeeping nobody waits for.
+    if ctx.recorded or duplicates:
+        publish_now(redelivered=bool(duplicates))
     # Once committed: a dead letter or a retry that cannot be sent fails the batch, whose
     # next attempt finds its applied events in the inbox.
     for cloudevent, failure, stage in dead:
         current.send_dead_letter(dead_letter.for_task(cloudevent, failure, stage))
     _retry_alone(retried, enqueued_at=task_base.enqueued_at(self.request), trace_parents=parents)
     current.ledger.settle(*settled, *(cloudevent for cloudevent, _, _ in dead))
-    if ctx.recorded or duplicates:
-        publish_now(redelivered=bool(duplicates))
     return {
         "applied": len(settled) - duplicates,
         "duplicates": duplicates,
