@@ -3,7 +3,7 @@
 - SQL: `pg_stat_statements` (enabled by `scripts/services.sh`), every statement the run's
   database executed between two snapshots, per normalised statement; without the extension,
   only transactions (`pg_stat_database`). A statement is on the publish path when it reads or
-  changes the outbox other than by inserting into it (claims, tenant prefixes, marking sent);
+  changes the outbox other than by inserting into it (claims, marking sent);
   everything else is the inbound path. BEGIN/COMMIT are given to the publish path once per
   claim (a publish transaction starts with one), the rest to the inbound path.
 - Redis: `INFO commandstats`, all clients (bridge, workers, their events and heartbeats).
@@ -119,7 +119,8 @@ def path_of(query: str) -> str:
 
 def is_claim(query: str) -> bool:
     lowered = " ".join(query.lower().split())
-    return path_of(query) == "publish" and lowered.startswith("select") and "for update" in lowered
+    reads = lowered.startswith(("select", "with"))  # a claim is a `WITH claimed AS (…)`
+    return path_of(query) == "publish" and reads and "for update" in lowered
 
 
 def between(
