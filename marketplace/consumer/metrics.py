@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "marketplace_consumer"
+M = TypeVar("M", Counter, Gauge, Histogram)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -29,68 +31,67 @@ class ConsumerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.read = Counter(
-            f"{PREFIX}_records_read",
-            "Records polled from Kafka.",
-            ["group", "topic"],
-            registry=self.registry,
-        )
-        self.delivered = Counter(
-            f"{PREFIX}_records_delivered",
+        family = self._family
+        self.read = family(Counter, "records_read", "Records polled from Kafka.", "topic")
+        self.delivered = family(
+            Counter,
+            "records_delivered",
             "Records handed on and committed: for the bridge, enqueued as Celery tasks; for a "
             "consumer group, handled.",
-            ["group", "topic"],
-            registry=self.registry,
+            "topic",
         )
-        self.dead_lettered = Counter(
-            f"{PREFIX}_dead_letters",
+        self.dead_lettered = family(
+            Counter,
+            "dead_letters",
             "Records written to the dead-letter topic, by the class of the error.",
-            ["group", "topic", "reason"],
-            registry=self.registry,
+            "topic",
+            "reason",
         )
-        self.batch = Histogram(
-            f"{PREFIX}_batch_records",
-            "Records in one poll's batch.",
-            ["group"],
-            buckets=BATCH_BUCKETS,
-            registry=self.registry,
+        self.batch = family(
+            Histogram, "batch_records", "Records in one poll's batch.", buckets=BATCH_BUCKETS
         )
-        self.delivery = Histogram(
-            f"{PREFIX}_delivery_seconds",
+        self.delivery = family(
+            Histogram,
+            "delivery_seconds",
             "Time to hand one batch on (for the bridge: to enqueue it in Redis).",
-            ["group"],
             buckets=DELIVERY_BUCKETS,
-            registry=self.registry,
         )
-        self.paused = Gauge(
-            f"{PREFIX}_paused",
+        self.paused = family(
+            Gauge,
+            "paused",
             "1 while every partition is paused because what the loop writes to is unavailable "
             "(`reason`).",
-            ["group", "reason"],
-            registry=self.registry,
+            "reason",
         )
-        self.waiting = Gauge(
-            f"{PREFIX}_partitions_waiting_retry",
-            "Partitions paused until a record's retry is due.",
-            ["group"],
-            registry=self.registry,
+        self.waiting = family(
+            Gauge, "partitions_waiting_retry", "Partitions paused until a record's retry is due."
         )
-        self.kafka_reachable = Gauge(
-            f"{PREFIX}_kafka_reachable",
-            "0 while the last poll found Kafka unreachable.",
-            ["group"],
-            registry=self.registry,
+        self.kafka_reachable = family(
+            Gauge, "kafka_reachable", "0 while the last poll found Kafka unreachable."
         )
-        self.lag = Gauge(
-            f"{PREFIX}_partition_lag_records",
+        self.lag = family(
+            Gauge,
+            "partition_lag_records",
             "Records of a partition after the last offset this member committed (end offset as "
             "of the last fetch).",
-            ["group", "topic", "partition"],
-            registry=self.registry,
+            "topic",
+            "partition",
         )
 
         self.groups: list[GroupMetrics] = []
         """Every loop's view, for the process's probes."""
+
+    def _family(
+        self, kind: type[M], name: str, documentation: str, *labels: str, **options: Any
+    ) -> M:
+        """A family of this registry, named under `PREFIX`, labelled by `group` first."""
+        return kind(
+            f"{PREFIX}_{name}",
+            documentation,
+            ["group", *labels],
+            registry=self.registry,
+            **options,
+        )
 
     def of(self, group: str) -> GroupMetrics:
         view = GroupMetrics(self, group)
