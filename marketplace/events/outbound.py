@@ -44,6 +44,7 @@ Reason = Annotated[str, Text(REASON_LENGTH)]
 Message = Annotated[str, Text(MESSAGE_LENGTH, min_length=0)]
 Evidence = Annotated[list[Annotated[str, Text(EVIDENCE_LENGTH)]], Field(max_length=MAX_EVIDENCE)]
 Count = Annotated[StrictInt, Field(ge=0)]
+QualityScore = Annotated[float, Field(ge=0, le=100)]  # `marketplace.domain.ratings`
 
 
 class ListingCreated(Payload):
@@ -64,7 +65,7 @@ class ListingCreated(Payload):
     status: Literal["draft"] = "draft"
     kind: ListingKind = "standard"
     event_id: EntityId | None = None
-    quality_score: Annotated[float, Field(ge=0, le=100)] | None = None
+    quality_score: QualityScore | None = None
     seller_avatar_url: AvatarUrl | None = None
     created_at: Instant | None = None
 
@@ -87,7 +88,7 @@ class ListingUpdated(Payload):
     lane: Lane | None = None
     price: MinorUnits | None = None
     currency: Currency | None = None
-    quality_score: Annotated[float, Field(ge=0, le=100)] | None = None
+    quality_score: QualityScore | None = None
     seller_display_name: DisplayName | None = None
     seller_avatar_url: AvatarUrl | None = None
 
