@@ -17,6 +17,7 @@ beforehand (`bench.seed`), outside every timed window.
    (200) for `BENCH_SECONDS` s (60; the goal is 300), inbound-produced -> outbound-visible
    p50/p90/p99/max and where the time went (`bench.stages`), the rate achieved, the backlog
    when the sending ends and after up to `BENCH_DRAIN_SECONDS` s (20) more, the round trips.
+3. Issue 9's goals, each with what this run measured: `holds` or `MISSED`.
 
 Each run has its own database and consumer group, on one scratch Redis database (named in
 `tests.services.REDIS_DATABASES`), emptied first. Every figure comes with the machine's load.
@@ -233,6 +234,7 @@ def main() -> None:
             report.print_bursts(bursts, tenants=TENANTS)
             fixed = latency(Path(logs) / "latency", admin)
             report.print_latency(fixed, rate=RATE, seconds=SECONDS, drain=DRAIN_SECONDS)
+            report.print_goals(bursts, fixed, seconds=SECONDS)
     finally:
         admin.dispose()
 
