@@ -138,6 +138,7 @@ def bench_bridge() -> None:
         ),
         max_record_bytes=settings.kafka_max_record_bytes,
         poll_timeout_ms=100,
+        max_hold_seconds=0,  # no worker takes these tasks: the bridge's own rate, unheld
     )
     consumer.subscribe([topics.PAYMENT_COMPLETED.name])
     while not consumer.assignment():

@@ -18,6 +18,9 @@ APPLY_BATCH_TASK = "marketplace.inbound.apply_batch"
 INBOUND_BATCH_SIZE = 100
 """Most events in one task by default (`INBOUND_BATCH_SIZE` sets the bridge's): one
 transaction, one ledger round trip, one publish request for all of them."""
+BRIDGE_MAX_HOLD_SECONDS = 0.5
+"""Longest the bridge leaves records in Kafka while a task waits in the inbound queue
+(`workers.bridge.Bridge.polled`); with no worker taking tasks at all, it still enqueues."""
 PUBLISH_TASK = "marketplace.outbox.publish"
 SWEEP_TASK = "marketplace.outbox.sweep"
 REDELIVER_TASK = "marketplace.inbound.redeliver"

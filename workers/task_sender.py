@@ -28,6 +28,14 @@ class TaskSender:
     ) -> None:
         self.app, self.ledger, self.batch_size = app, ledger, batch_size
 
+    def waiting(self) -> int:
+        """Tasks waiting in the inbound queue, taken by no worker yet (the ledger lives on the
+        broker's Redis); 0 when Redis does not answer: `send` is the one that reports it."""
+        try:
+            return int(self.ledger.client.llen(constants.INBOUND_QUEUE))
+        except BROKER_ERRORS:
+            return 0
+
     def send(
         self,
         events: Sequence[InboundEvent],

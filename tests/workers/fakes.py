@@ -102,6 +102,11 @@ class FakeSender(Flaky):
     def __init__(self, failures: int = 0) -> None:
         super().__init__(failures)
         self.sent: list[InboundEvent] = []
+        self.queued: list[int] = []
+        """What `waiting()` answers, one call at a time (then 0): tasks in the inbound queue."""
+
+    def waiting(self) -> int:
+        return self.queued.pop(0) if self.queued else 0
 
     def send(self, events: Sequence[InboundEvent]) -> None:
         self.attempt(BrokerUnavailable("redis down"))

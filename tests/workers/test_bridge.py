@@ -205,3 +205,36 @@ def test_an_error_out_of_poll_that_names_no_record_is_waited_out_not_fatal() -> 
     batch = bridge._poll()
 
     assert dead_letters.letters == [] and list(batch) == [PARTITION]
+
+
+def test_while_a_task_waits_in_the_queue_the_bridge_polls_no_sooner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bridge_module, "HOLD_CHECK_SECONDS", 0.001)
+    bridge, _, sender, _ = make_bridge()
+    sender.queued = [2, 1, 1]
+
+    bridge.polled()
+
+    assert sender.queued == [], "it looked until the queue was empty"
+
+
+def test_a_bridge_whose_tasks_nobody_takes_holds_for_at_most_its_limit() -> None:
+    bridge, _, sender, _ = make_bridge()
+    bridge.max_hold_seconds = 0.05
+    sender.queued = [1] * 1_000_000
+
+    bridge.polled()
+
+    assert 0 < len(sender.queued) < 1_000_000, "it gave up holding while tasks still waited"
+
+
+def test_stopping_ends_a_hold_at_once() -> None:
+    bridge, _, sender, _ = make_bridge()
+    bridge.max_hold_seconds = 3600
+    sender.queued = [1] * 10
+    bridge.stop()
+
+    bridge.polled()
+
+    assert len(sender.queued) == 9, "one look, then the stop"
