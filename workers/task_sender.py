@@ -1,5 +1,6 @@
 """Sends inbound events to the Celery broker for the bridge: a few `apply_batch` tasks in one
-pipeline on a reused connection, each event recorded in the inbound ledger first."""
+pipeline on a reused connection, each event recorded in the inbound ledger first; and counts
+the tasks still waiting there, for the bridge's backpressure."""
 
 from __future__ import annotations
 
