@@ -14,11 +14,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 from workers.broker_errors import REDIS_ERRORS
 
 logger = logging.getLogger(__name__)
+
+UNACKED_KEY: str = kombu_redis.Channel.unacked_key
+"""kombu's hash of the messages workers took and did not acknowledge yet."""
+
+
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Task messages waiting in `queue`, of every priority, in one round trip: this transport
+    keeps priority 0 in the list `queue` and priority p in `queue` + `\\x06\\x16` + p (what
+    kombu's own `Channel._size` counts)."""
+    with client.pipeline(transaction=False) as pipe:
+        for priority in kombu_redis.PRIORITY_STEPS:
+            pipe.llen(f"{queue}{kombu_redis.Channel.sep}{priority}" if priority else queue)
+        return sum(int(size) for size in pipe.execute())
+
 
 _unrestored: set[str] = set()
 """Delivery tags of this process whose restore failed; one worker process, one set."""

@@ -139,8 +139,9 @@ BRIDGE_FETCH: dict[str, Any] = {"fetch_min_bytes": 64 * 1024, "fetch_max_wait_ms
 """The bridge's fetches wait up to 15 ms for 64 KiB (about a hundred events): a steady flow
 then reaches the workers in tasks of several events instead of one or two, and a worker's
 cost is still partly per task (a transaction, a publish, a Kafka flush); a burst fills 64 KiB
-at once. A poll costs the wait plus about 3 ms, and handing its events on about 4 ms more, so
-an event waits about half of that cycle here. Measured at a steady 200 ev/s (`make bench`,
+at once. kafka-python (3.0) sends the next fetch only at the next poll, so a cycle is the wait,
+about 3 ms more, and the 4 ms or so of handing the events on; an event waits about half a
+cycle here. Measured at a steady 200 ev/s (`make bench`,
 2026-12-04, 30 s each): 25 ms gave ~7 events a task and p50 47 ms end to end; 15 ms, ~5 a
 task and p50 39 ms; 10 ms, ~4 a task and p50 39 ms too, with the two cores 77% busy."""
 

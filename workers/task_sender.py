@@ -13,7 +13,8 @@ from celery import Celery
 from marketplace.consumer.errors import Unavailable
 from marketplace.events.envelope import InboundEvent
 from workers import constants, tracing
-from workers.broker_errors import BROKER_ERRORS
+from workers.broker_errors import BROKER_ERRORS, REDIS_ERRORS
+from workers.broker_transport import queue_depth
 from workers.inbound_ledger import InboundLedger
 
 
@@ -33,8 +34,8 @@ class TaskSender:
         """Tasks waiting in the inbound queue, taken by no worker yet (the ledger lives on the
         broker's Redis); 0 when Redis does not answer: `send` is the one that reports it."""
         try:
-            return int(self.ledger.client.llen(constants.INBOUND_QUEUE))
-        except BROKER_ERRORS:
+            return queue_depth(self.ledger.client, constants.INBOUND_QUEUE)
+        except REDIS_ERRORS:
             return 0
 
     def send(

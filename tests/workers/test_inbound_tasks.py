@@ -147,13 +147,15 @@ def test_the_bridge_sends_events_in_batches_of_at_most_the_batch_size(worker: Wo
 def test_the_sender_counts_the_tasks_no_worker_took_yet_and_none_when_redis_is_away(
     worker: Worker,
 ) -> None:
-    """On the broker's Redis, where kombu keeps a queue's messages in a list of its name (here
-    the broker is in memory, so the list is filled by hand)."""
+    """On the broker's Redis, where kombu keeps a queue's messages in a list of its name and
+    those of priority p in `<name>\\x06\\x16<p>` (here the broker is in memory, so the lists
+    are filled by hand)."""
     sender = TaskSender(app, worker.runtime.ledger)
     assert sender.waiting() == 0
 
     worker.redis.lpush(constants.INBOUND_QUEUE, "task-1", "task-2", "task-3")
-    assert sender.waiting() == 3
+    worker.redis.lpush(f"{constants.INBOUND_QUEUE}\x06\x169", "a task of priority 9")
+    assert sender.waiting() == 4
 
     worker.redis_server.connected = False
     assert sender.waiting() == 0, "an outage is for `send` to report, not for the hold"

@@ -16,15 +16,10 @@ from marketplace.domain import outbox
 from marketplace.domain.database import make_engine
 from marketplace.domain.models import OutboxMessage, OutboxStatus
 from workers import constants
+from workers.broker_transport import UNACKED_KEY, queue_depth
 from workers.inbound_ledger import ENQUEUED_AT_KEY, InboundLedger
 from workers.settings import Settings
 from workers.status.check import TIMEOUT_MS, Check
-
-QUEUE_PRIORITY_SEP = "\x06\x16"
-QUEUE_PRIORITIES = (3, 6, 9)
-"""kombu's Redis transport keeps a queue's messages of priority p > 0 in `<queue>\\x06\\x16<p>`."""
-UNACKED_KEY = "unacked"
-"""kombu's hash of the messages workers took and did not acknowledge yet."""
 
 
 def redis_checks(settings: Settings) -> list[Check]:
@@ -35,13 +30,7 @@ def redis_checks(settings: Settings) -> list[Check]:
     )
     try:
         client.ping()
-        depths = {
-            queue: sum(
-                int(client.llen(key))
-                for key in (queue, *(f"{queue}{QUEUE_PRIORITY_SEP}{p}" for p in QUEUE_PRIORITIES))
-            )
-            for queue in constants.QUEUES
-        }
+        depths = {queue: queue_depth(client, queue) for queue in constants.QUEUES}
         taken = int(client.hlen(UNACKED_KEY))
         queues = ", ".join(f"{queue} {depth}" for queue, depth in depths.items())
         summary = f"queued: {queues}; {taken} taken by workers, not yet acknowledged"
